@@ -1,0 +1,169 @@
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+
+/** Where an API Gateway call goes: an account-region, reached through `roleArn` when set. */
+export interface AwsTarget {
+  readonly region: string;
+  readonly accountId?: string;
+  readonly roleArn?: string;
+}
+
+export interface AwsClientFactoryOptions {
+  /** The region of the agent itself (ledger, secrets, functions). */
+  readonly region: string;
+  /** Endpoint override for every client (an emulator); unset on AWS. */
+  readonly endpoint?: string;
+  /** Base credentials; the SDK's default chain when unset. */
+  readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /**
+   * SDK attempts for API Gateway calls. Default 1: the core's rate limiter and retry policy sit on top
+   * and must see every throttle, or they cannot adapt.
+   */
+  readonly apiGatewayMaxAttempts?: number;
+  /** Refresh assumed-role credentials this long before they expire. */
+  readonly credentialRefreshMarginMs?: number;
+  /** Session name for `sts:AssumeRole`. */
+  readonly roleSessionName?: string;
+}
+
+/** Assumed-role credentials are refreshed 5 minutes before expiry. */
+const DEFAULT_REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Hands out AWS clients, created once per (account, region, role) and reused for the life of the
+ * container. Sources with a `roleArn` get credentials from `sts:AssumeRole`, cached until near expiry.
+ */
+export class AwsClientFactory {
+  private readonly apiGateways = new Map<string, APIGatewayClient>();
+  private readonly roleCredentials = new Map<string, AwsCredentialIdentityProvider>();
+  private readonly managementClients = new Map<string, ApiGatewayManagementApiClient>();
+  private documentClient?: DynamoDBDocumentClient;
+  private secretsClient?: SecretsManagerClient;
+  private lambdaClient?: LambdaClient;
+  private stsClient?: STSClient;
+
+  constructor(private readonly options: AwsClientFactoryOptions) {}
+
+  get region(): string {
+    return this.options.region;
+  }
+
+  get endpoint(): string | undefined {
+    return this.options.endpoint;
+  }
+
+  /** API Gateway management client for an account-region. */
+  apiGateway(target: AwsTarget): APIGatewayClient {
+    const key = `${target.roleArn ?? target.accountId ?? 'self'}|${target.region}`;
+    let client = this.apiGateways.get(key);
+    if (!client) {
+      client = new APIGatewayClient({
+        region: target.region,
+        endpoint: this.options.endpoint,
+        credentials: target.roleArn ? this.assumedRole(target.roleArn) : this.options.credentials,
+        maxAttempts: this.options.apiGatewayMaxAttempts ?? 1,
+      });
+      this.apiGateways.set(key, client);
+    }
+    return client;
+  }
+
+  /** DynamoDB document client for the ledger (SDK standard retries: conditional writes are idempotent here). */
+  dynamoDocument(): DynamoDBDocumentClient {
+    this.documentClient ??= DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        region: this.options.region,
+        endpoint: this.options.endpoint,
+        credentials: this.options.credentials,
+      }),
+      { marshallOptions: { removeUndefinedValues: true } },
+    );
+    return this.documentClient;
+  }
+
+  secretsManager(): SecretsManagerClient {
+    this.secretsClient ??= new SecretsManagerClient({
+      region: this.options.region,
+      endpoint: this.options.endpoint,
+      credentials: this.options.credentials,
+    });
+    return this.secretsClient;
+  }
+
+  lambda(): LambdaClient {
+    this.lambdaClient ??= new LambdaClient({
+      region: this.options.region,
+      endpoint: this.options.endpoint,
+      credentials: this.options.credentials,
+    });
+    return this.lambdaClient;
+  }
+
+  sts(): STSClient {
+    this.stsClient ??= new STSClient({
+      region: this.options.region,
+      endpoint: this.options.endpoint,
+      credentials: this.options.credentials,
+    });
+    return this.stsClient;
+  }
+
+  /** `@connections` client for a relay stage URL (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
+  apiGatewayManagement(connectionsUrl: string): ApiGatewayManagementApiClient {
+    let client = this.managementClients.get(connectionsUrl);
+    if (!client) {
+      client = new ApiGatewayManagementApiClient({
+        region: this.options.region,
+        endpoint: connectionsUrl,
+        credentials: this.options.credentials,
+      });
+      this.managementClients.set(connectionsUrl, client);
+    }
+    return client;
+  }
+
+  /** A cached credential provider for `roleArn`, refreshed before expiry. */
+  private assumedRole(roleArn: string): AwsCredentialIdentityProvider {
+    let provider = this.roleCredentials.get(roleArn);
+    if (!provider) {
+      const margin = this.options.credentialRefreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+      let cached: AwsCredentialIdentity | undefined;
+      let pending: Promise<AwsCredentialIdentity> | undefined;
+      provider = async () => {
+        if (cached?.expiration && cached.expiration.getTime() - margin > Date.now()) return cached;
+        pending ??= this.sts()
+          .send(
+            new AssumeRoleCommand({
+              RoleArn: roleArn,
+              RoleSessionName: this.options.roleSessionName ?? 'apigw-federation',
+              DurationSeconds: 3600,
+            }),
+          )
+          .then((out) => {
+            const c = out.Credentials;
+            if (!c?.AccessKeyId || !c.SecretAccessKey)
+              throw new Error(`AssumeRole ${roleArn} returned no credentials`);
+            cached = {
+              accessKeyId: c.AccessKeyId,
+              secretAccessKey: c.SecretAccessKey,
+              sessionToken: c.SessionToken,
+              expiration: c.Expiration,
+            };
+            return cached;
+          })
+          .finally(() => {
+            pending = undefined;
+          });
+        return pending;
+      };
+      this.roleCredentials.set(roleArn, provider);
+    }
+    return provider;
+  }
+}

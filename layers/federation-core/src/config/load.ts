@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { type AgentConfig, AgentConfigSchema } from './schema.js';
+
+/** Runtime wiring that deployments inject through the environment, next to the agent settings. */
+export interface RuntimeSettings {
+  /** AWS endpoint override (an emulator); unset on AWS. */
+  readonly endpoint?: string;
+  /** The region the function runs in. */
+  readonly region: string;
+  /** `@connections` management endpoint of the relay (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
+  readonly connectionsUrl?: string;
+  /** Function names the relay invokes. */
+  readonly discoveryFunctionName?: string;
+  readonly subscriptionsFunctionName?: string;
+  readonly version: string;
+}
+
+export interface LoadedConfig {
+  readonly agent: AgentConfig;
+  readonly runtime: RuntimeSettings;
+}
+
+/**
+ * Formats zod issues as `path: message (received ...)` lines, so a wrong config names the field
+ * and what was expected.
+ */
+export function formatIssues(error: z.ZodError, root = 'config'): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : `${acc}.${String(part)}`),
+        root,
+      );
+      const received =
+        'input' in issue && issue.input !== undefined ? ` (received ${JSON.stringify(issue.input)})` : '';
+      return `${path}: ${issue.message}${received}`;
+    })
+    .join('; ');
+}
+
+/** Validates a settings object; throws ConfigError naming every bad field. */
+export function parseAgentConfig(input: unknown, origin = 'config'): AgentConfig {
+  const result = AgentConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    throw new ConfigError(`Invalid ${origin}: ${formatIssues(result.error, origin)}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates a JSON config file. */
+export function loadConfigFile(path: string): AgentConfig {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (cause) {
+    throw new ConfigError(`Config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  return parseAgentConfig(json, path);
+}
+
+/**
+ * The one place that reads the environment. Called once at cold start by each handler and by the
+ * local runtime. Settings come from `FED_CONFIG_FILE` (a JSON file) or `FED_CONFIG` (inline JSON),
+ * and resource names from the variables the CDK app sets; the variables win over the file.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let base: unknown = {};
+  if (env.FED_CONFIG_FILE) {
+    base = loadConfigFile(env.FED_CONFIG_FILE);
+  } else if (env.FED_CONFIG) {
+    try {
+      base = JSON.parse(env.FED_CONFIG);
+    } catch (cause) {
+      throw new ConfigError(`FED_CONFIG is not valid JSON: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  if (env.FED_TABLE_NAME) overrides.tableName = env.FED_TABLE_NAME;
+  if (env.FED_RELAY_TOKEN_SECRET) overrides.relayTokenSecretName = env.FED_RELAY_TOKEN_SECRET;
+  if (env.FED_API_KEY_SECRET) overrides.apiKeySecretName = env.FED_API_KEY_SECRET;
+  if (env.FED_AGENT_ID) overrides.agentId = env.FED_AGENT_ID;
+  const agent = parseAgentConfig({ ...(base as object), ...overrides }, env.FED_CONFIG_FILE ?? 'config');
+
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new ConfigError('AWS_REGION is not set: expected the region the agent runs in');
+  return {
+    agent,
+    runtime: {
+      endpoint: env.AWS_ENDPOINT_URL || undefined,
+      region,
+      connectionsUrl: env.FED_CONNECTIONS_URL || undefined,
+      discoveryFunctionName: env.FED_DISCOVERY_FUNCTION || undefined,
+      subscriptionsFunctionName: env.FED_SUBSCRIPTIONS_FUNCTION || undefined,
+      version: env.FED_VERSION ?? '0.1.0',
+    },
+  };
+}
+
+/** Sources to discover: the configured ones, or the function's own account-region. */
+export function effectiveSources(agent: AgentConfig, region: string): AgentConfig['sources'] {
+  return agent.sources.length > 0 ? agent.sources : [{ name: 'default', regions: [region] }];
+}

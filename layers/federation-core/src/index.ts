@@ -1,0 +1,9 @@
+// Public surface of the federation core. Handlers, the local runtime, tests and the benchmark import
+// from here only.
+export * from './aws/clients.js';
+export * from './config/load.js';
+export * from './config/schema.js';
+export * from './errors.js';
+export * from './ledger/table.js';
+export * from './logger.js';
+export * from './model.js';
