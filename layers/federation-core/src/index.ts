@@ -4,6 +4,8 @@ export * from './aws/clients.js';
 export * from './config/load.js';
 export * from './config/schema.js';
 export * from './errors.js';
+export * from './ledger/catalog.js';
+export * from './ledger/outbox.js';
 export * from './ledger/table.js';
 export * from './logger.js';
 export * from './model.js';

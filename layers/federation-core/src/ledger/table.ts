@@ -21,14 +21,15 @@ export const LEDGER_KEYS = {
 
 /** Key layout of every record kind. Repositories build keys only through these. */
 export const keys = {
-  /** Catalog entry of one federated API (plans embedded); listed per account-region through gsi1. */
+  /**
+   * Catalog entry of one federated API. Its plans are embedded, so the one read a subscription makes
+   * gives it the API, the plan and the usage plan id. Listed per account-region through gsi1.
+   */
   api: (apiId: string) => ({ pk: `API#${apiId}`, sk: 'API' }),
   apiIndex: (accountId: string, region: string, apiId: string) => ({
     gsi1pk: 'CATALOG',
     gsi1sk: `${accountId}#${region}#${apiId}`,
   }),
-  /** One plan of an API (pk shared with the API, so `Query pk = API#id` reads both). */
-  plan: (apiId: string, planId: string) => ({ pk: `API#${apiId}`, sk: `PLAN#${planId}` }),
   /** Compressed, split OpenAPI document, content-addressed. */
   definitionPart: (sha256: string, index: number) => ({
     pk: `DEF#${sha256}`,
