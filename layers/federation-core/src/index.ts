@@ -9,3 +9,4 @@ export * from './ledger/outbox.js';
 export * from './ledger/table.js';
 export * from './logger.js';
 export * from './model.js';
+export * from './relay/ports.js';
