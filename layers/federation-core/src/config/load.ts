@@ -42,9 +42,9 @@ export function formatIssues(error: z.ZodError, root = 'config'): string {
 
 /** Validates a settings object; throws ConfigError naming every bad field. */
 export function parseAgentConfig(input: unknown, origin = 'config'): AgentConfig {
-  const result = AgentConfigSchema.safeParse(input ?? {});
+  const result = AgentConfigSchema.safeParse(input ?? {}, { reportInput: true });
   if (!result.success) {
-    throw new ConfigError(`Invalid ${origin}: ${formatIssues(result.error, origin)}`);
+    throw new ConfigError(`Invalid configuration (${origin}): ${formatIssues(result.error)}`);
   }
   return result.data;
 }
