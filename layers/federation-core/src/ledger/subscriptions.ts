@@ -1,0 +1,400 @@
+import { GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SubscriptionStatus } from '../model.js';
+import { keys, type LedgerTable } from './table.js';
+
+/** How the key value of a subscription is obtained. */
+export const KeyMode = {
+  /** HMAC of the subscription id under the agent's secret: re-derivable, so a repeat returns it again. */
+  DERIVED: 'derived',
+  /** Supplied by the caller in `apiKey`: never stored, only its keyed fingerprint is (inside `requestHash`). */
+  CUSTOM: 'custom',
+} as const;
+export type KeyMode = (typeof KeyMode)[keyof typeof KeyMode];
+
+/** Why a subscription was revoked. */
+export const RevokeReason = {
+  UNSUBSCRIBED: 'UNSUBSCRIBED',
+  PLAN_REMOVED: 'PLAN_REMOVED',
+} as const;
+export type RevokeReason = (typeof RevokeReason)[keyof typeof RevokeReason];
+
+/**
+ * One subscription as the ledger records it (`SUB#<subscriptionId>`). Never holds the key value:
+ * a derived value is recomputed from `subscriptionId`, `keyGeneration` and the secret version
+ * `secretVersionId`; a custom value only ever exists in the caller's request.
+ */
+export interface SubscriptionRecord {
+  readonly subscriptionId: string;
+  /** Catalog ids. */
+  readonly apiId: string;
+  readonly planId: string;
+  /** Where the key lives: the usage plan and the account-region (and role) it belongs to. */
+  readonly usagePlanId: string;
+  readonly accountId: string;
+  readonly region: string;
+  readonly roleArn?: string;
+  readonly application: { readonly id: string; readonly name: string };
+  readonly status: SubscriptionStatus;
+  /** Set once `CreateApiKey` answered. Kept after revocation, so the ledger always knows its keys. */
+  readonly apiKeyId?: string;
+  readonly keyMode: KeyMode;
+  /**
+   * Derived keys: input of the derivation next to the subscription id. Bumped when `CreateApiKey`
+   * reports the value taken (a previous attempt created the key but its id was lost).
+   */
+  readonly keyGeneration: number;
+  /** Generations whose key was (probably) created but whose id is unknown: keys on no usage plan. */
+  readonly lostKeyGenerations?: readonly number[];
+  /** Secrets Manager version of the HMAC secret used for the request hash and the derived value. */
+  readonly secretVersionId: string;
+  /** Keyed digest of the canonical request: a repeat with another digest is a conflicting request. */
+  readonly requestHash: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly activatedAt?: string;
+  readonly revokedAt?: string;
+  readonly revokeReason?: RevokeReason;
+  /** REVOKED records: true once `DeleteApiKey` succeeded (or found the key gone). */
+  readonly keyDeleted?: boolean;
+  /** FAILED records: the typed error that ended the attempt. */
+  readonly failure?: { readonly code: string; readonly message: string };
+  /** Attempts that took the lease (1 for a subscription that went through at once). */
+  readonly attempt: number;
+  /** The in-flight attempt: its random token and when its lease ends (epoch ms). */
+  readonly leaseOwner?: string;
+  readonly leaseExpiresAt?: number;
+}
+
+/** Fields of a new PENDING record. */
+export type NewSubscription = Omit<
+  SubscriptionRecord,
+  | 'status'
+  | 'apiKeyId'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'activatedAt'
+  | 'revokedAt'
+  | 'revokeReason'
+  | 'keyDeleted'
+  | 'failure'
+  | 'attempt'
+  | 'leaseOwner'
+  | 'leaseExpiresAt'
+  | 'keyGeneration'
+  | 'lostKeyGenerations'
+>;
+
+/** A lease on one subscription: the token that owns it and its end (epoch ms). */
+export interface SubscriptionLease {
+  readonly owner: string;
+  readonly expiresAt: number;
+}
+
+export interface SubscriptionRepositoryOptions {
+  readonly now?: () => Date;
+}
+
+const INTERNAL_FIELDS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind'] as const;
+
+function toRecord(item: Record<string, unknown>): SubscriptionRecord {
+  const copy: Record<string, unknown> = { ...item };
+  for (const field of INTERNAL_FIELDS) delete copy[field];
+  return copy as unknown as SubscriptionRecord;
+}
+
+function isConditionFailed(error: unknown): boolean {
+  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * `SUB#` records. Every state change is one conditional write naming the state it expects, so two
+ * writers can never both win: a method returns `undefined` (or false) when its condition did not
+ * hold, and the caller re-reads and decides. The lease (`leaseOwner`, `leaseExpiresAt`) is the
+ * idempotency lock of a subscribe in flight, Powertools style: taken by the conditional create or,
+ * when the previous holder is past its expiry, by a conditional take-over.
+ */
+export class SubscriptionRepository {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly table: LedgerTable,
+    options: SubscriptionRepositoryOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async get(subscriptionId: string): Promise<SubscriptionRecord | undefined> {
+    const out = await this.table.client.send(
+      new GetCommand({
+        TableName: this.table.tableName,
+        Key: keys.subscription(subscriptionId),
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? toRecord(out.Item) : undefined;
+  }
+
+  /**
+   * Creates the record in PENDING with the lease held by `lease.owner`, only if no record with this
+   * id exists. Returns the record, or undefined when one already exists.
+   */
+  async createPending(
+    input: NewSubscription,
+    lease: SubscriptionLease,
+  ): Promise<SubscriptionRecord | undefined> {
+    const at = this.now().toISOString();
+    const record: SubscriptionRecord = {
+      ...input,
+      status: SubscriptionStatus.PENDING,
+      keyGeneration: 0,
+      createdAt: at,
+      updatedAt: at,
+      attempt: 1,
+      leaseOwner: lease.owner,
+      leaseExpiresAt: lease.expiresAt,
+    };
+    try {
+      await this.table.client.send(
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: {
+            ...record,
+            ...keys.subscription(input.subscriptionId),
+            ...keys.subscriptionIndex(input.accountId, input.region, input.usagePlanId, input.subscriptionId),
+            kind: 'SUB',
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return record;
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the lease of a PENDING or FAILED record whose lease is free (released or past its expiry)
+   * and whose request hash is `requestHash`. A FAILED record goes back to PENDING (a new attempt).
+   * Returns the updated record, or undefined when the lease is held or the state moved on.
+   */
+  async acquire(
+    subscriptionId: string,
+    requestHash: string,
+    lease: SubscriptionLease,
+  ): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: {
+        status: SubscriptionStatus.PENDING,
+        leaseOwner: lease.owner,
+        leaseExpiresAt: lease.expiresAt,
+      },
+      add: { attempt: 1 },
+      remove: ['failure'],
+      condition:
+        '#status IN (:pending, :failed) AND requestHash = :hash AND ' +
+        '(attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)',
+      values: {
+        ':pending': SubscriptionStatus.PENDING,
+        ':failed': SubscriptionStatus.FAILED,
+        ':hash': requestHash,
+        ':nowMs': this.now().getTime(),
+      },
+    });
+  }
+
+  /** Gives the lease back without changing the state, so the next attempt need not wait for expiry. */
+  async release(subscriptionId: string, owner: string): Promise<boolean> {
+    const out = await this.update(subscriptionId, {
+      set: {},
+      remove: ['leaseOwner', 'leaseExpiresAt'],
+      condition: 'leaseOwner = :owner',
+      values: { ':owner': owner },
+    });
+    return out !== undefined;
+  }
+
+  /**
+   * PENDING → PENDING with `apiKeyId`: `CreateApiKey` answered. Only the lease owner, only once.
+   */
+  recordKeyId(
+    subscriptionId: string,
+    owner: string,
+    apiKeyId: string,
+  ): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: { apiKeyId },
+      condition: '#status = :pending AND leaseOwner = :owner AND attribute_not_exists(apiKeyId)',
+      values: { ':pending': SubscriptionStatus.PENDING, ':owner': owner },
+    });
+  }
+
+  /**
+   * PENDING (no key id) → PENDING with the next key generation: `CreateApiKey` said the value of
+   * `lostGeneration` is taken, i.e. an earlier attempt created that key and its id was lost.
+   */
+  bumpKeyGeneration(
+    subscriptionId: string,
+    owner: string,
+    lostGeneration: number,
+  ): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: { keyGeneration: lostGeneration + 1 },
+      append: { lostKeyGenerations: [lostGeneration] },
+      condition:
+        '#status = :pending AND leaseOwner = :owner AND keyGeneration = :gen AND attribute_not_exists(apiKeyId)',
+      values: { ':pending': SubscriptionStatus.PENDING, ':owner': owner, ':gen': lostGeneration },
+    });
+  }
+
+  /** PENDING with `apiKeyId` → ACTIVE: the key is on its usage plan. Releases the lease. */
+  activate(subscriptionId: string, owner: string, apiKeyId: string): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: { status: SubscriptionStatus.ACTIVE, activatedAt: this.now().toISOString() },
+      remove: ['leaseOwner', 'leaseExpiresAt'],
+      condition: '#status = :pending AND leaseOwner = :owner AND apiKeyId = :keyId',
+      values: { ':pending': SubscriptionStatus.PENDING, ':owner': owner, ':keyId': apiKeyId },
+    });
+  }
+
+  /**
+   * PENDING → FAILED with the error that ended the attempt (after compensation). Releases the lease.
+   * `apiKeyId` is cleared only when `keyDeleted` says its key is gone.
+   */
+  fail(
+    subscriptionId: string,
+    owner: string,
+    failure: { code: string; message: string },
+    options: { keyDeleted: boolean },
+  ): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: { status: SubscriptionStatus.FAILED, failure },
+      remove: ['leaseOwner', 'leaseExpiresAt', ...(options.keyDeleted ? ['apiKeyId'] : [])],
+      condition: '#status = :pending AND leaseOwner = :owner',
+      values: { ':pending': SubscriptionStatus.PENDING, ':owner': owner },
+    });
+  }
+
+  /**
+   * Any of `from` → REVOKED with `reason`, only when no live lease is held (a subscribe in flight is
+   * not pulled from under its owner), unless `force` (plan removal: the usage plan is gone anyway).
+   * `keyDeleted` false means the key (if any) still has to be deleted; see {@link markKeyDeleted}.
+   */
+  revoke(
+    subscriptionId: string,
+    from: readonly SubscriptionStatus[],
+    reason: RevokeReason,
+    options: { force?: boolean } = {},
+  ): Promise<SubscriptionRecord | undefined> {
+    const names = from.map((_, i) => `:from${i}`);
+    const values: Record<string, unknown> = Object.fromEntries(from.map((s, i) => [`:from${i}`, s]));
+    let condition = `#status IN (${names.join(', ')})`;
+    if (!options.force) {
+      condition += ' AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)';
+      values[':nowMs'] = this.now().getTime();
+    }
+    return this.update(subscriptionId, {
+      set: {
+        status: SubscriptionStatus.REVOKED,
+        revokedAt: this.now().toISOString(),
+        revokeReason: reason,
+        keyDeleted: false,
+      },
+      remove: ['leaseOwner', 'leaseExpiresAt'],
+      condition,
+      values,
+    });
+  }
+
+  /** REVOKED (key not yet deleted) → REVOKED with `keyDeleted`. */
+  markKeyDeleted(subscriptionId: string): Promise<SubscriptionRecord | undefined> {
+    return this.update(subscriptionId, {
+      set: { keyDeleted: true },
+      condition: '#status = :revoked',
+      values: { ':revoked': SubscriptionStatus.REVOKED },
+    });
+  }
+
+  /** Every subscription on one usage plan of one account-region (for plan removal), any status. */
+  async listByUsagePlan(
+    accountId: string,
+    region: string,
+    usagePlanId: string,
+  ): Promise<SubscriptionRecord[]> {
+    const { gsi1pk } = keys.subscriptionIndex(accountId, region, usagePlanId, '');
+    const records: SubscriptionRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.table.client },
+      {
+        TableName: this.table.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': gsi1pk },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) records.push(toRecord(item));
+    }
+    return records;
+  }
+
+  /** One conditional UpdateItem; undefined when the condition (or the record's existence) failed. */
+  private async update(
+    subscriptionId: string,
+    change: {
+      set: Record<string, unknown>;
+      add?: Record<string, number>;
+      append?: Record<string, unknown[]>;
+      remove?: readonly string[];
+      condition: string;
+      values: Record<string, unknown>;
+    },
+  ): Promise<SubscriptionRecord | undefined> {
+    const names: Record<string, string> = change.condition.includes('#status') ? { '#status': 'status' } : {};
+    const values: Record<string, unknown> = { ...change.values };
+    const sets: string[] = [];
+    const set = { ...change.set, updatedAt: this.now().toISOString() };
+    for (const [i, [field, value]] of Object.entries(set).entries()) {
+      names[`#s${i}`] = field;
+      values[`:s${i}`] = value;
+      sets.push(`#s${i} = :s${i}`);
+    }
+    for (const [i, [field, value]] of Object.entries(change.append ?? {}).entries()) {
+      names[`#p${i}`] = field;
+      values[`:p${i}`] = value;
+      values[':empty'] = [];
+      sets.push(`#p${i} = list_append(if_not_exists(#p${i}, :empty), :p${i})`);
+    }
+    const adds: string[] = [];
+    for (const [i, [field, value]] of Object.entries(change.add ?? {}).entries()) {
+      names[`#a${i}`] = field;
+      values[`:a${i}`] = value;
+      adds.push(`#a${i} :a${i}`);
+    }
+    const removes: string[] = [];
+    for (const [i, field] of (change.remove ?? []).entries()) {
+      names[`#r${i}`] = field;
+      removes.push(`#r${i}`);
+    }
+    let expression = `SET ${sets.join(', ')}`;
+    if (adds.length > 0) expression += ` ADD ${adds.join(', ')}`;
+    if (removes.length > 0) expression += ` REMOVE ${removes.join(', ')}`;
+    try {
+      const out = await this.table.client.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: keys.subscription(subscriptionId),
+          UpdateExpression: expression,
+          ConditionExpression: `attribute_exists(pk) AND ${change.condition}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes ? toRecord(out.Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createLedgerTable,
+  KeyMode,
+  type LedgerTable,
+  type NewSubscription,
+  RevokeReason,
+  SubscriptionRepository,
+} from '../../layers/federation-core/src/index.js';
+import { type Emulator, startEmulator } from '../support/emulator.js';
+
+function newSub(id: string, overrides: Partial<NewSubscription> = {}): NewSubscription {
+  return {
+    subscriptionId: id,
+    apiId: 'api-1',
+    planId: 'plan-1',
+    usagePlanId: 'up-1',
+    accountId: '123456789012',
+    region: 'us-east-1',
+    application: { id: 'app-1', name: 'App one' },
+    keyMode: KeyMode.DERIVED,
+    secretVersionId: 'v1',
+    requestHash: 'hash-1',
+    ...overrides,
+  };
+}
+
+describe('SubscriptionRepository', () => {
+  let emu: Emulator;
+  let table: LedgerTable;
+  let nowMs = Date.parse('2030-01-01T00:00:00Z');
+  let repo: SubscriptionRepository;
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  beforeEach(async () => {
+    await emu.reset();
+    const db = emu.dynamoDb();
+    await createLedgerTable(db, 'ledger');
+    table = {
+      client: DynamoDBDocumentClient.from(db, { marshallOptions: { removeUndefinedValues: true } }),
+      tableName: 'ledger',
+    };
+    nowMs = Date.parse('2030-01-01T00:00:00Z');
+    repo = new SubscriptionRepository(table, { now: () => new Date(nowMs) });
+  });
+
+  it('creates a PENDING record holding the lease, only once per subscription id', async () => {
+    const first = await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    const second = await repo.createPending(newSub('s1'), { owner: 'b', expiresAt: nowMs + 1000 });
+    expect(first?.status).toBe('PENDING');
+    expect(second).toBeUndefined();
+    const stored = await repo.get('s1');
+    expect(stored).toMatchObject({ status: 'PENDING', leaseOwner: 'a', attempt: 1, keyGeneration: 0 });
+    expect(stored).not.toHaveProperty('pk');
+  });
+
+  it('refuses to take a live lease and takes an expired one', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    expect(await repo.acquire('s1', 'hash-1', { owner: 'b', expiresAt: nowMs + 2000 })).toBeUndefined();
+    nowMs += 1001;
+    const taken = await repo.acquire('s1', 'hash-1', { owner: 'b', expiresAt: nowMs + 2000 });
+    expect(taken).toMatchObject({ leaseOwner: 'b', attempt: 2, status: 'PENDING' });
+  });
+
+  it('refuses a take-over with another request hash', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs - 1 });
+    expect(await repo.acquire('s1', 'other', { owner: 'b', expiresAt: nowMs + 2000 })).toBeUndefined();
+  });
+
+  it('records the key id once, only for the lease owner, then activates', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    expect(await repo.recordKeyId('s1', 'b', 'k1')).toBeUndefined();
+    expect((await repo.recordKeyId('s1', 'a', 'k1'))?.apiKeyId).toBe('k1');
+    expect(await repo.recordKeyId('s1', 'a', 'k2')).toBeUndefined();
+    expect(await repo.activate('s1', 'a', 'k2')).toBeUndefined();
+    const active = await repo.activate('s1', 'a', 'k1');
+    expect(active).toMatchObject({ status: 'ACTIVE', apiKeyId: 'k1' });
+    expect(active).not.toHaveProperty('leaseOwner');
+  });
+
+  it('bumps the key generation and remembers the lost one', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    const bumped = await repo.bumpKeyGeneration('s1', 'a', 0);
+    expect(bumped).toMatchObject({ keyGeneration: 1, lostKeyGenerations: [0] });
+    expect(await repo.bumpKeyGeneration('s1', 'a', 0)).toBeUndefined();
+  });
+
+  it('fails a PENDING record and lets a later attempt take it back to PENDING', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    await repo.recordKeyId('s1', 'a', 'k1');
+    const failed = await repo.fail('s1', 'a', { code: 'NOT_FOUND', message: 'gone' }, { keyDeleted: true });
+    expect(failed).toMatchObject({ status: 'FAILED', failure: { code: 'NOT_FOUND' } });
+    expect(failed).not.toHaveProperty('apiKeyId');
+    const again = await repo.acquire('s1', 'hash-1', { owner: 'b', expiresAt: nowMs + 1000 });
+    expect(again).toMatchObject({ status: 'PENDING', leaseOwner: 'b' });
+    expect(again).not.toHaveProperty('failure');
+  });
+
+  it('revokes only from the expected states and not under a live lease unless forced', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    expect(await repo.revoke('s1', ['ACTIVE'], RevokeReason.UNSUBSCRIBED)).toBeUndefined();
+    expect(await repo.revoke('s1', ['PENDING'], RevokeReason.UNSUBSCRIBED)).toBeUndefined();
+    const forced = await repo.revoke('s1', ['PENDING'], RevokeReason.PLAN_REMOVED, { force: true });
+    expect(forced).toMatchObject({ status: 'REVOKED', revokeReason: 'PLAN_REMOVED', keyDeleted: false });
+    expect(await repo.recordKeyId('s1', 'a', 'k1')).toBeUndefined();
+    expect((await repo.markKeyDeleted('s1'))?.keyDeleted).toBe(true);
+  });
+
+  it('lists subscriptions by usage plan and account-region', async () => {
+    const lease = { owner: 'a', expiresAt: nowMs };
+    await repo.createPending(newSub('s1'), lease);
+    await repo.createPending(newSub('s2'), lease);
+    await repo.createPending(newSub('s3', { usagePlanId: 'up-2' }), lease);
+    await repo.createPending(newSub('s4', { region: 'eu-west-1' }), lease);
+    const listed = await repo.listByUsagePlan('123456789012', 'us-east-1', 'up-1');
+    expect(listed.map((r) => r.subscriptionId).sort()).toEqual(['s1', 's2']);
+  });
+});
