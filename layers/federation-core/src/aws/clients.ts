@@ -26,14 +26,12 @@ export interface AwsClientFactoryOptions {
    * and must see every throttle, or they cannot adapt.
    */
   readonly apiGatewayMaxAttempts?: number;
-  /** Refresh assumed-role credentials this long before they expire. */
-  readonly credentialRefreshMarginMs?: number;
   /** Session name for `sts:AssumeRole`. */
   readonly roleSessionName?: string;
 }
 
 /** Assumed-role credentials are refreshed 5 minutes before expiry. */
-const DEFAULT_REFRESH_MARGIN_MS = 5 * 60_000;
+const REFRESH_MARGIN_MS = 5 * 60_000;
 
 /**
  * Hands out AWS clients, created once per (account, region, role) and reused for the life of the
@@ -128,15 +126,17 @@ export class AwsClientFactory {
     return client;
   }
 
-  /** A cached credential provider for `roleArn`, refreshed before expiry. */
+  /**
+   * A cached credential provider for `roleArn`, refreshed before expiry. Shared by the clients of every
+   * region of that role, so a multi-region source assumes its role once.
+   */
   private assumedRole(roleArn: string): AwsCredentialIdentityProvider {
     let provider = this.roleCredentials.get(roleArn);
     if (!provider) {
-      const margin = this.options.credentialRefreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
       let cached: AwsCredentialIdentity | undefined;
       let pending: Promise<AwsCredentialIdentity> | undefined;
       provider = async () => {
-        if (cached?.expiration && cached.expiration.getTime() - margin > Date.now()) return cached;
+        if (cached?.expiration && cached.expiration.getTime() - REFRESH_MARGIN_MS > Date.now()) return cached;
         pending ??= this.sts()
           .send(
             new AssumeRoleCommand({

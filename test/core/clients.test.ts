@@ -1,0 +1,77 @@
+import { AwsClientFactory } from '@apigw-federation/core';
+import { GetRestApisCommand } from '@aws-sdk/client-api-gateway';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Emulator, startEmulator, TEST_CREDENTIALS } from '../support/emulator.js';
+
+describe('AwsClientFactory', () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  beforeEach(async () => {
+    await emu.reset();
+  });
+
+  function factory(): AwsClientFactory {
+    return new AwsClientFactory({
+      region: emu.region,
+      endpoint: emu.endpoint,
+      credentials: TEST_CREDENTIALS,
+    });
+  }
+
+  it('creates one API Gateway client per account-region and reuses it', () => {
+    const clients = factory();
+    const a = clients.apiGateway({ region: 'eu-west-1' });
+    expect(clients.apiGateway({ region: 'eu-west-1' })).toBe(a);
+    expect(clients.apiGateway({ region: 'us-east-1' })).not.toBe(a);
+    expect(
+      clients.apiGateway({ region: 'eu-west-1', roleArn: 'arn:aws:iam::111122223333:role/fed' }),
+    ).not.toBe(a);
+  });
+
+  it('sends calls to the endpoint override, signed for the target region', async () => {
+    await factory()
+      .apiGateway({ region: 'eu-west-1' })
+      .send(new GetRestApisCommand({ limit: 500 }));
+    expect(emu.proxy.calls.byAccountRegion({ operation: 'GetRestApis' })).toEqual({
+      [`${emu.accountId}/eu-west-1`]: 1,
+    });
+  });
+
+  it('reaches another account through sts:AssumeRole and caches the credentials until near expiry', async () => {
+    const clients = factory();
+    const roleArn = 'arn:aws:iam::111122223333:role/apigw-federation-member';
+    const apiGateway = clients.apiGateway({ region: 'eu-central-1', accountId: '111122223333', roleArn });
+    await apiGateway.send(new GetRestApisCommand({ limit: 500 }));
+    await apiGateway.send(new GetRestApisCommand({ limit: 500 }));
+
+    expect(emu.proxy.calls.countOf('AssumeRole')).toBe(1);
+    expect(emu.proxy.calls.byAccountRegion({ operation: 'GetRestApis' })).toEqual({
+      '111122223333/eu-central-1': 2,
+    });
+  });
+
+  it('assumes a role once for all the regions of a source', async () => {
+    const clients = factory();
+    const roleArn = 'arn:aws:iam::111122223333:role/fed';
+    await clients.apiGateway({ region: 'eu-central-1', roleArn }).send(new GetRestApisCommand({}));
+    await clients.apiGateway({ region: 'eu-west-1', roleArn }).send(new GetRestApisCommand({}));
+    expect(emu.proxy.calls.countOf('AssumeRole')).toBe(1);
+    expect(emu.proxy.calls.byAccountRegion({ operation: 'GetRestApis' })).toEqual({
+      '111122223333/eu-central-1': 1,
+      '111122223333/eu-west-1': 1,
+    });
+  });
+
+  it('gives the ledger client the agent region and the endpoint override', async () => {
+    await factory().dynamoDocument().send(new ListTablesCommand({}));
+    expect(emu.proxy.calls.byAccountRegion({ operation: 'ListTables' })).toEqual({
+      [`${emu.accountId}/${emu.region}`]: 1,
+    });
+  });
+});
