@@ -123,7 +123,8 @@ function installExitHook(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       for (const child of liveChildren) child.kill('SIGKILL');
-      process.kill(process.pid, signal);
+      // Re-raise only when nobody else handles the signal (a runtime with its own graceful shutdown).
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
 }

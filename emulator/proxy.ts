@@ -2,7 +2,8 @@
  * The AWS-fidelity proxy: a loopback HTTP server in front of moto that makes the emulator behave like
  * real AWS where moto takes shortcuts, and lets tests observe and perturb the traffic.
  *
- * - real API Gateway paging on `GetRestApis` / `GetUsagePlans` (default 25, maximum 500, opaque `position`);
+ * - real API Gateway paging on `GetRestApis`, `GetUsagePlans`, `GetApiKeys`, `GetUsagePlanKeys`
+ *   (default 25, maximum 500, opaque `position`, limit > 500 refused with 400 BadRequestException);
  * - call counting by service, operation, account and region;
  * - IAM refusal mode: API Gateway calls outside a policy are answered 403 `AccessDeniedException`;
  * - seeded fault injection (429 with/without `Retry-After`, 500/502/503, connection resets, latency);
@@ -167,7 +168,13 @@ export interface FidelityProxyOptions {
 /** API Gateway's page sizes. */
 export const DEFAULT_PAGE_SIZE = 25;
 export const MAX_PAGE_SIZE = 500;
-const PAGED_OPERATIONS = new Set(['GetRestApis', 'GetUsagePlans']);
+/** List operations moto answers in one page, whatever `limit` says; the proxy pages them like AWS. */
+export const PAGED_OPERATIONS: ReadonlySet<string> = new Set([
+  'GetRestApis',
+  'GetUsagePlans',
+  'GetApiKeys',
+  'GetUsagePlanKeys',
+]);
 
 /** mulberry32: a tiny, fast, seedable PRNG returning floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -287,7 +294,12 @@ const HOP_BY_HOP = new Set([
   'trailer',
 ]);
 
-function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<UpstreamResponse> {
+function forward(
+  target: URL,
+  req: IncomingMessage,
+  body: Buffer,
+  override?: { method: string; path: string },
+): Promise<UpstreamResponse> {
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
@@ -298,8 +310,8 @@ function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<Upstr
       {
         host: target.hostname,
         port: target.port,
-        method: req.method,
-        path: req.url,
+        method: override?.method ?? req.method,
+        path: override?.path ?? req.url,
         headers,
       },
       (res) => {
@@ -392,6 +404,79 @@ function faultShape(kind: FaultKind, service: string): { status: number; code: s
     default:
       return { status: 503, code: 'ServiceUnavailableException', message: 'Service unavailable (injected)' };
   }
+}
+
+interface SwaggerDocument {
+  swagger?: string;
+  info?: { title?: string; version?: string; description?: string };
+  host?: string;
+  basePath?: string;
+  paths?: Record<
+    string,
+    Record<string, { responses?: Record<string, { description?: string; schema?: unknown }> }>
+  >;
+  definitions?: Record<string, unknown>;
+}
+
+/** Rewrites `#/definitions/X` references to `#/components/schemas/X`. */
+function rewriteRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewriteRefs);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        k === '$ref' && typeof v === 'string'
+          ? v.replace('#/definitions/', '#/components/schemas/')
+          : rewriteRefs(v),
+      ]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Converts moto's Swagger 2.0 export into the OpenAPI 3.0.1 shape API Gateway's `oas30` export has
+ * (`servers` with a `basePath` variable defaulting to the stage, responses with JSON content, schemas).
+ */
+export function swaggerToOas30(
+  swagger: SwaggerDocument,
+  options: { stageName: string; version: string; schemas?: Record<string, unknown> },
+): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, operations] of Object.entries(swagger.paths ?? {})) {
+    const converted: Record<string, unknown> = {};
+    for (const [method, operation] of Object.entries(operations)) {
+      const responses: Record<string, unknown> = {};
+      for (const [code, response] of Object.entries(operation.responses ?? {})) {
+        responses[code] = {
+          description: response.description ?? `${code} response`,
+          ...(response.schema
+            ? { content: { 'application/json': { schema: rewriteRefs(response.schema) } } }
+            : {}),
+        };
+      }
+      const parameters = [...path.matchAll(/\{([^}+]+)\+?\}/g)].map((m) => ({
+        name: m[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      }));
+      converted[method.toLowerCase()] = { ...(parameters.length > 0 ? { parameters } : {}), responses };
+    }
+    paths[path] = converted;
+  }
+  return {
+    openapi: '3.0.1',
+    info: { title: swagger.info?.title ?? '', version: options.version },
+    servers: [
+      {
+        url: `https://${swagger.host ?? 'localhost'}/{basePath}`,
+        variables: { basePath: { default: options.stageName } },
+      },
+    ],
+    paths,
+    components: { schemas: { ...(rewriteRefs(swagger.definitions ?? {}) as object), ...options.schemas } },
+  };
 }
 
 interface PageToken {
@@ -594,6 +679,11 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
         await answerPaged(req, res, body, parsedUrl.searchParams, identity, call);
         return;
       }
+      // 5. exports as API Gateway produces them
+      if (identity.operation === 'GetExport') {
+        await answerExport(req, res, parsedUrl.pathname, identity);
+        return;
+      }
     }
 
     const upstream = await forward(target, req, body);
@@ -666,6 +756,93 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     if (end < items.length && last) result.position = encodePosition({ a: String(last.id), o: end });
     stats.pagedResponses++;
     send(res, 200, { ...upstream.headers, 'content-type': 'application/json' }, JSON.stringify(result));
+  };
+
+  /**
+   * moto exports the API's current resources as Swagger 2.0 whatever the type, for any stage name, with
+   * a timestamp as version. Answer like API Gateway instead: 404 for an unknown stage, an OpenAPI 3.0.1
+   * document for `oas30`, the API's models as schemas, and a version stable per deployment.
+   */
+  const answerExport = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    identity: RequestIdentity,
+  ): Promise<void> => {
+    const [, , restApiId, , stageName, , exportType] = path.split('/').map((p) => decodeURIComponent(p));
+    const stagePath = `/restapis/${encodeURIComponent(restApiId!)}/stages/${encodeURIComponent(stageName!)}`;
+    const stage = await forward(target, req, Buffer.alloc(0), { method: 'GET', path: stagePath });
+    if (stage.status !== 200) {
+      sendError(res, identity, 404, 'NotFoundException', 'Invalid stage identifier specified');
+      return;
+    }
+    const { deploymentId } = JSON.parse(stage.body.toString('utf8')) as { deploymentId?: string };
+    let version = deploymentId ?? 'undeployed';
+    if (deploymentId) {
+      const deployment = await forward(target, req, Buffer.alloc(0), {
+        method: 'GET',
+        path: `/restapis/${encodeURIComponent(restApiId!)}/deployments/${encodeURIComponent(deploymentId)}`,
+      });
+      const created =
+        deployment.status === 200
+          ? (JSON.parse(deployment.body.toString('utf8')) as { createdDate?: number }).createdDate
+          : undefined;
+      if (typeof created === 'number')
+        version = new Date(created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+    const modelsResponse = await forward(target, req, Buffer.alloc(0), {
+      method: 'GET',
+      path: `/restapis/${encodeURIComponent(restApiId!)}/models`,
+    });
+    const models =
+      modelsResponse.status === 200
+        ? ((
+            JSON.parse(modelsResponse.body.toString('utf8')) as {
+              item?: Array<{ name?: string; schema?: string }>;
+            }
+          ).item ?? [])
+        : [];
+    const upstream = await forward(target, req, Buffer.alloc(0));
+    stats.forwarded++;
+    if (upstream.status !== 200) {
+      send(res, upstream.status, upstream.headers, upstream.body);
+      return;
+    }
+    const swagger = JSON.parse(upstream.body.toString('utf8')) as SwaggerDocument;
+    const schemas: Record<string, unknown> = {};
+    for (const model of models) {
+      if (!model.name || !model.schema) continue;
+      try {
+        schemas[model.name] = JSON.parse(model.schema);
+      } catch {
+        // a model with a non-JSON schema is left out
+      }
+    }
+    const document =
+      exportType === 'oas30'
+        ? swaggerToOas30(swagger, { stageName: stageName!, version, schemas })
+        : {
+            ...swagger,
+            info: { ...swagger.info, version },
+            paths: Object.fromEntries(
+              Object.entries(swagger.paths ?? {}).map(([path, ops]) => [
+                path,
+                Object.fromEntries(Object.entries(ops).map(([m, op]) => [m.toLowerCase(), op])),
+              ]),
+            ),
+            basePath: `/${stageName}`,
+            definitions: { ...swagger.definitions, ...schemas },
+          };
+    send(
+      res,
+      200,
+      {
+        'content-type': 'application/json',
+        'content-disposition': `attachment; filename="${exportType === 'oas30' ? 'oas30' : 'swagger'}_${version}.json"`,
+        'x-amzn-requestid': randomUUID(),
+      },
+      JSON.stringify(document),
+    );
   };
 
   const sockets = new Set<Socket>();

@@ -66,6 +66,43 @@ describe('seeder', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/pets', '/pets/{petId}']));
   });
 
+  it('exports through the proxy like API Gateway: OpenAPI 3, models, stable version, unknown stage refused', async () => {
+    const result = await seed(emu.apiGateway(), demoSeed());
+    const client = emu.apiGateway({ via: 'proxy' });
+    const restApiId = result.apis.petstore!.restApiId;
+    const exportOnce = async () =>
+      new TextDecoder().decode(
+        (
+          await client.send(
+            new GetExportCommand({
+              restApiId,
+              stageName: 'prod',
+              exportType: 'oas30',
+              accepts: 'application/json',
+            }),
+          )
+        ).body,
+      );
+    const first = await exportOnce();
+    const doc = JSON.parse(first) as {
+      openapi: string;
+      info: { title: string; version: string };
+      servers: Array<{ variables: { basePath: { default: string } } }>;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(doc.openapi).toBe('3.0.1');
+    expect(doc.info.title).toBe('Petstore');
+    expect(doc.servers[0]!.variables.basePath.default).toBe('prod');
+    expect(Object.keys(doc.paths['/pets/{petId}']!).sort()).toEqual(['delete', 'get', 'put']);
+    expect(doc.components.schemas.Pet).toMatchObject({ title: 'Pet', type: 'object' });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await exportOnce()).toBe(first);
+    await expect(
+      client.send(new GetExportCommand({ restApiId, stageName: 'nope', exportType: 'oas30' })),
+    ).rejects.toMatchObject({ name: 'NotFoundException', $metadata: { httpStatusCode: 404 } });
+  });
+
   it('redeployStage points one stage at a new deployment; deleteApi removes the API', async () => {
     const client = emu.apiGateway();
     const result = await seed(client, demoSeed());
