@@ -1,0 +1,55 @@
+/**
+ * relay-authorizer: the `$connect` REQUEST authorizer of the relay. Checks `Authorization: Bearer
+ * <token>` against the relay token in Secrets Manager (constant-time, cached briefly so a rotation
+ * takes effect). A missing header is refused with 401 (`Unauthorized`), a wrong token with a Deny
+ * policy (403); neither reaches `$connect`, so no connection record is written.
+ */
+import {
+  type AuthorizerResult,
+  AwsClientFactory,
+  authorizerPolicy,
+  createLogger,
+  headerValue,
+  type Logger,
+  loadConfig,
+  secretLoader,
+  TokenVerifier,
+} from '@apigw-federation/core';
+import middy from '@middy/core';
+import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+
+export interface RelayAuthorizerDeps {
+  readonly verifier: TokenVerifier;
+  readonly logger?: Pick<Logger, 'info' | 'warn'>;
+}
+
+/** The handler logic with its dependencies injected (tests, the local runtime). */
+export function createRelayAuthorizerHandler(deps: RelayAuthorizerDeps) {
+  return async (event: APIGatewayRequestAuthorizerEvent): Promise<AuthorizerResult> => {
+    const check = await deps.verifier.check(headerValue(event.headers, 'Authorization'));
+    const connectionId = event.requestContext?.connectionId;
+    if (check === 'missing') {
+      deps.logger?.info('Connection refused: no bearer token', { connectionId });
+      // API Gateway answers 401 for an authorizer that throws exactly 'Unauthorized'.
+      throw new Error('Unauthorized');
+    }
+    if (check === 'invalid') {
+      deps.logger?.warn('Connection refused: wrong bearer token', { connectionId });
+      return authorizerPolicy('Deny', event.methodArn);
+    }
+    return authorizerPolicy('Allow', event.methodArn);
+  };
+}
+
+const config = loadConfig();
+const clients = new AwsClientFactory({ region: config.runtime.region, endpoint: config.runtime.endpoint });
+const logger = createLogger('relay-authorizer');
+
+export const handler = middy(
+  createRelayAuthorizerHandler({
+    verifier: new TokenVerifier({
+      loadToken: secretLoader(clients.secretsManager(), config.agent.relayTokenSecretName),
+    }),
+    logger,
+  }),
+);

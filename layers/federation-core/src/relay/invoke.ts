@@ -1,0 +1,70 @@
+import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import { AwsError, ErrorCode, FederationError, toFederationError } from '../errors.js';
+import { errorFromInvokePayload } from '../subscriptions/invoke-errors.js';
+
+/** How the relay reaches the other functions (discovery, subscriptions, itself). */
+export interface FunctionInvoker {
+  /** Asynchronous invocation (`InvocationType: 'Event'`): returns once Lambda has queued it. */
+  invokeAsync(functionName: string, payload: unknown): Promise<void>;
+  /**
+   * Synchronous invocation (`RequestResponse`): the function's result, or its error re-thrown as the
+   * typed FederationError it was (a function error payload `{ errorType, errorMessage }`).
+   */
+  invoke(functionName: string, payload: unknown): Promise<unknown>;
+}
+
+/**
+ * Rebuilds the typed error a function threw from Lambda's function-error payload
+ * (`{ errorType, errorMessage: "<CODE>: <message>" }`, see `toInvokeError`). Anything else (a runtime
+ * crash, a timeout) becomes INTERNAL without its message.
+ */
+export function functionErrorToFederationError(payload: unknown, functionName: string): FederationError {
+  const { code, message } = errorFromInvokePayload(payload);
+  if (code !== ErrorCode.INTERNAL) return new FederationError(code, message);
+  const type = (payload as { errorType?: unknown } | null)?.errorType;
+  const safeType = typeof type === 'string' && /^[A-Za-z.]{1,64}$/.test(type) ? type : 'unknown error';
+  return new FederationError(ErrorCode.INTERNAL, `${functionName} failed (${safeType})`);
+}
+
+/** The real invoker over the Lambda API. */
+export class LambdaInvoker implements FunctionInvoker {
+  constructor(private readonly client: LambdaClient) {}
+
+  async invokeAsync(functionName: string, payload: unknown): Promise<void> {
+    try {
+      await this.client.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify(payload)),
+        }),
+      );
+    } catch (error) {
+      throw toFederationError(error, `Invoke ${functionName}`);
+    }
+  }
+
+  async invoke(functionName: string, payload: unknown): Promise<unknown> {
+    let out: InvokeCommandOutput;
+    try {
+      out = await this.client.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify(payload)),
+        }),
+      );
+    } catch (error) {
+      throw toFederationError(error, `Invoke ${functionName}`);
+    }
+    const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+    let result: unknown;
+    try {
+      result = text === '' ? undefined : JSON.parse(text);
+    } catch (cause) {
+      throw new AwsError(`Invoke ${functionName}: the result is not JSON`, { cause });
+    }
+    if (out.FunctionError) throw functionErrorToFederationError(result, functionName);
+    return result;
+  }
+}
