@@ -16,6 +16,8 @@ export * from './model.js';
 export * from './relay/framing.js';
 export * from './relay/invoke.js';
 export * from './relay/ports.js';
+export * from './secrets/secret-cache.js';
+export * from './subscriptions/index.js';
 export * from './relay/protocol.js';
 export * from './relay/publisher.js';
 export * from './relay/service.js';

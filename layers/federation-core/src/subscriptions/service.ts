@@ -1,0 +1,707 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+} from '@aws-sdk/client-api-gateway';
+import type { AwsTarget } from '../aws/clients.js';
+import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
+import { callWithRetry, classifyFailure, type RetryOptions } from '../aws/retry.js';
+import type { Source } from '../config/schema.js';
+import {
+  awsErrorName,
+  BusyError,
+  ConfigError,
+  ConflictError,
+  ErrorCode,
+  FederationError,
+  isNotFound,
+  NotFoundError,
+  toFederationError,
+} from '../errors.js';
+import type { CatalogRepository } from '../ledger/catalog.js';
+import type { NewEvent } from '../ledger/outbox.js';
+import {
+  KeyMode,
+  RevokeReason,
+  type SubscriptionRecord,
+  type SubscriptionRepository,
+} from '../ledger/subscriptions.js';
+import type { Logger } from '../logger.js';
+import { EventType, SubscriptionStatus } from '../model.js';
+import type { KeyMaterial, KeyMaterialProvider } from './key-material.js';
+import {
+  GetSubscriptionRequestSchema,
+  parseRequest,
+  type SubscribeRequest,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from './schema.js';
+
+/** Steps of a subscribe, in order. A hook runs after each (see {@link SubscriptionHooks}). */
+export const SubscribeStep = {
+  /** The PENDING record exists and this attempt holds its lease. */
+  PENDING: 'pending',
+  /** `CreateApiKey` answered (its id is not recorded yet). */
+  API_KEY_CREATED: 'apiKeyCreated',
+  /** The key id is on the record. */
+  KEY_ID_RECORDED: 'keyIdRecorded',
+  /** `CreateUsagePlanKey` answered (or the key was already on the plan). */
+  USAGE_PLAN_KEY_CREATED: 'usagePlanKeyCreated',
+} as const;
+export type SubscribeStep = (typeof SubscribeStep)[keyof typeof SubscribeStep];
+
+/**
+ * Test and chaos hooks. `afterStep` runs after each subscribe step; whatever it throws leaves the
+ * subscribe at once, with no compensation and no lease release — exactly what a crash (a killed
+ * Lambda, a lost response) would leave behind.
+ */
+export interface SubscriptionHooks {
+  afterStep?(
+    step: SubscribeStep,
+    context: { subscriptionId: string; apiKeyId?: string },
+  ): void | Promise<void>;
+}
+
+/** The answer to a subscribe: the same for every repeat of the same request. */
+export interface SubscribeResult {
+  readonly subscriptionId: string;
+  readonly status: typeof SubscriptionStatus.ACTIVE;
+  readonly apiKeyId: string;
+  /** The key value: re-derived (derived keys) or echoed from the request (custom keys). */
+  readonly apiKey: string;
+  readonly usagePlanId: string;
+  readonly apiId: string;
+  readonly planId: string;
+}
+
+export interface UnsubscribeResult {
+  readonly subscriptionId: string;
+  readonly status: typeof SubscriptionStatus.REVOKED;
+}
+
+/** A subscription as `get` shows it: the ledger record without key value, hashes or lease. */
+export interface SubscriptionView {
+  readonly subscriptionId: string;
+  readonly status: SubscriptionStatus;
+  readonly apiId: string;
+  readonly planId: string;
+  readonly usagePlanId: string;
+  readonly accountId: string;
+  readonly region: string;
+  readonly application: { readonly id: string; readonly name: string };
+  readonly apiKeyId?: string;
+  readonly keyMode: KeyMode;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly activatedAt?: string;
+  readonly revokedAt?: string;
+  readonly revokeReason?: RevokeReason;
+  readonly keyDeleted?: boolean;
+  readonly failure?: { readonly code: string; readonly message: string };
+  readonly attempts: number;
+  /** Keys created by attempts whose `CreateApiKey` answer was lost: on no usage plan, id unknown. */
+  readonly lostKeys: number;
+}
+
+/** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
+export interface WithEvents<T> {
+  readonly result: T;
+  readonly events: NewEvent[];
+}
+
+export interface RemovedPlan {
+  readonly accountId: string;
+  readonly region: string;
+  readonly usagePlanId: string;
+  readonly apiId: string;
+  readonly planId: string;
+}
+
+export interface SubscriptionServiceDeps {
+  readonly catalog: Pick<CatalogRepository, 'getApi'>;
+  readonly subscriptions: SubscriptionRepository;
+  /** API Gateway client of an account-region (`AwsClientFactory.apiGateway`). */
+  readonly apiGateway: (target: AwsTarget) => APIGatewayClient;
+  /** Configured sources (`effectiveSources`): a catalog entry's `source.name` selects its roleArn. */
+  readonly sources: readonly Pick<Source, 'name' | 'roleArn'>[];
+  readonly keys: KeyMaterialProvider;
+  /** One token bucket per account-region, shared with whatever else calls API Gateway in this container. */
+  readonly limiters?: RateLimiterRegistry;
+  /** Retry policy of API Gateway calls (default 4 attempts). */
+  readonly retry?: Omit<RetryOptions, 'limiter' | 'context'>;
+  readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly hooks?: SubscriptionHooks;
+  /** Milliseconds clock; must be the one the repository uses. */
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface SubscribeOptions {
+  /**
+   * How long this attempt may hold the subscription before another may take over (a crashed
+   * attempt blocks repeats this long). Default 30 s; the handler passes the Lambda's remaining time.
+   */
+  readonly leaseMs?: number;
+  /** How long a repeat waits for an attempt in flight before answering BUSY. Default 10 s. */
+  readonly waitMs?: number;
+  /** Poll interval while waiting. Default 100 ms. */
+  readonly pollMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_WAIT_MS = 10_000;
+const DEFAULT_POLL_MS = 100;
+
+/** Thrown out of hooks: a simulated crash, passed through without cleanup. */
+class HookAbort extends Error {
+  constructor(readonly original: unknown) {
+    super('hook aborted');
+  }
+}
+
+/** The lease of this attempt was taken or the record moved on (revoked) while it worked. */
+class LeaseLost extends Error {}
+
+/** Subscription that answered with a failure this caller waited for: reported, not retried. */
+function failureOf(record: SubscriptionRecord): FederationError {
+  const code = (Object.values(ErrorCode) as string[]).includes(record.failure?.code ?? '')
+    ? (record.failure?.code as ErrorCode)
+    : ErrorCode.INTERNAL;
+  return new FederationError(
+    code,
+    `Subscription ${record.subscriptionId} failed: ${record.failure?.message ?? 'unknown error'}`,
+  );
+}
+
+/** A failure another attempt can fix by itself (throttling, 5xx, network, access being fixed). */
+function isTransient(error: unknown): boolean {
+  if (error instanceof FederationError) {
+    if (
+      error.code === ErrorCode.AWS_THROTTLED ||
+      error.code === ErrorCode.AWS_ACCESS_DENIED ||
+      error.code === ErrorCode.BUSY ||
+      error.code === ErrorCode.CONFIG ||
+      error.code === ErrorCode.INTERNAL
+    ) {
+      return true;
+    }
+    if (error.code === ErrorCode.AWS_ERROR) {
+      return error.cause === undefined || classifyFailure(error.cause) !== undefined;
+    }
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Subscriptions: API keys on usage plans, created exactly once per `subscriptionId`.
+ *
+ * The ledger record is the idempotency lock (Powertools style): one conditional write creates it
+ * PENDING with a lease, or takes over a PENDING/FAILED record whose lease expired; a keyed request
+ * hash rejects a changed repeat. Then `CreateApiKey` → key id recorded → `CreateUsagePlanKey` →
+ * ACTIVE, each step a conditional write by the lease owner. A crash between steps leaves a PENDING
+ * record that the next attempt completes from where it stopped. See docs/subscriptions.md.
+ */
+export class SubscriptionService {
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly deps: SubscriptionServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /**
+   * Creates (once) an API key for the subscription on the plan's usage plan and returns it. Repeats
+   * of the same request return the same answer; a repeat with other fields is a CONFLICT; a repeat
+   * while another attempt is in flight waits for it (up to `waitMs`, then BUSY).
+   */
+  async subscribe(input: unknown, options: SubscribeOptions = {}): Promise<SubscribeResult> {
+    const request = parseRequest(SubscribeRequestSchema, input, 'subscribe');
+    const { api, plan } = await this.resolvePlan(request.apiId, request.planId);
+    const roleArn = this.roleArnOf(api.source.name, api.id);
+    const material = await this.deps.keys.current();
+    const keyMode = request.apiKey === undefined ? KeyMode.DERIVED : KeyMode.CUSTOM;
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    const deadline = this.now() + (options.waitMs ?? DEFAULT_WAIT_MS);
+    const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    let waited = false;
+    let exists = false;
+
+    for (;;) {
+      const owner = randomUUID();
+      const created = exists
+        ? undefined
+        : await this.deps.subscriptions.createPending(
+            {
+              subscriptionId: request.subscriptionId,
+              apiId: api.id,
+              planId: plan.id,
+              usagePlanId: plan.usagePlanId,
+              accountId: api.source.accountId,
+              region: api.source.region,
+              ...(roleArn ? { roleArn } : {}),
+              application: { id: request.application.id, name: request.application.name },
+              keyMode,
+              secretVersionId: material.versionId,
+              requestHash: material.digest(canonicalRequest(request)),
+            },
+            { owner, expiresAt: this.now() + leaseMs },
+          );
+      if (created) return this.run(created, owner, request, material);
+
+      const existing = await this.deps.subscriptions.get(request.subscriptionId);
+      exists = existing !== undefined;
+      if (!existing) continue;
+      const existingMaterial =
+        existing.secretVersionId === material.versionId
+          ? material
+          : await this.deps.keys.version(existing.secretVersionId);
+      const hash = existingMaterial.digest(canonicalRequest(request));
+      if (hash !== existing.requestHash) {
+        throw new ConflictError(
+          `Subscription ${request.subscriptionId} exists with another API, plan, application or key: ` +
+            'repeat it unchanged, or use a new subscriptionId',
+        );
+      }
+      switch (existing.status) {
+        case SubscriptionStatus.ACTIVE:
+          return this.answer(existing, request, existingMaterial);
+        case SubscriptionStatus.REVOKED:
+          throw new ConflictError(
+            `Subscription ${request.subscriptionId} was revoked (${existing.revokeReason ?? 'revoked'}): ` +
+              'subscribe with a new subscriptionId',
+          );
+        case SubscriptionStatus.FAILED:
+          // A failure that happened while this caller waited is its answer too; an old one is retried.
+          if (waited) throw failureOf(existing);
+          break;
+        default:
+          break;
+      }
+      const acquired = await this.deps.subscriptions.acquire(request.subscriptionId, existing.requestHash, {
+        owner,
+        expiresAt: this.now() + leaseMs,
+      });
+      if (acquired) return this.run(acquired, owner, request, existingMaterial);
+      if (this.now() >= deadline) {
+        throw new BusyError(
+          `Subscription ${request.subscriptionId} is being created by another request: retry in a few seconds`,
+        );
+      }
+      waited = true;
+      await this.sleep(pollMs);
+    }
+  }
+
+  /**
+   * Revokes the subscription: REVOKED in the ledger, then `DeleteApiKey` in the key's own
+   * account-region. A key already gone counts as deleted; a repeat answers the same and finishes a
+   * deletion that failed before. The first revocation yields a `subscription.revoked` event.
+   */
+  async unsubscribe(input: unknown): Promise<WithEvents<UnsubscribeResult>> {
+    const { subscriptionId } = parseRequest(UnsubscribeRequestSchema, input, 'unsubscribe');
+    const events: NewEvent[] = [];
+    let record = await this.deps.subscriptions.get(subscriptionId);
+    for (let tries = 0; record && record.status !== SubscriptionStatus.REVOKED; tries++) {
+      if (
+        record.status === SubscriptionStatus.PENDING &&
+        record.leaseExpiresAt !== undefined &&
+        record.leaseExpiresAt >= this.now()
+      ) {
+        throw new BusyError(`Subscription ${subscriptionId} is being created: retry in a few seconds`);
+      }
+      const revoked = await this.deps.subscriptions.revoke(
+        subscriptionId,
+        [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
+        RevokeReason.UNSUBSCRIBED,
+      );
+      if (revoked) {
+        events.push(revokedEvent(revoked));
+        record = revoked;
+        break;
+      }
+      if (tries >= 3) throw new BusyError(`Subscription ${subscriptionId} keeps changing: retry`);
+      record = await this.deps.subscriptions.get(subscriptionId);
+    }
+    if (!record) throw new NotFoundError(`Subscription ${subscriptionId} does not exist`);
+    if (record.apiKeyId && !record.keyDeleted) await this.deleteKey(record, record.apiKeyId);
+    if (!record.keyDeleted) await this.deps.subscriptions.markKeyDeleted(subscriptionId);
+    this.deps.logger?.info('subscription revoked', {
+      subscriptionId,
+      apiKeyId: record.apiKeyId,
+      reason: record.revokeReason,
+    });
+    return { result: { subscriptionId, status: SubscriptionStatus.REVOKED }, events };
+  }
+
+  /** The subscription's record without any key value. */
+  async get(input: unknown): Promise<SubscriptionView> {
+    const { subscriptionId } = parseRequest(GetSubscriptionRequestSchema, input, 'get');
+    const record = await this.deps.subscriptions.get(subscriptionId);
+    if (!record) throw new NotFoundError(`Subscription ${subscriptionId} does not exist`);
+    return toView(record);
+  }
+
+  /**
+   * Discovery saw a usage plan disappear from an API: every subscription of that API's plan is marked
+   * REVOKED (reason PLAN_REMOVED), even one in flight, and yields a `subscription.revoked` event.
+   * Keys are not deleted here (discovery's role may not DELETE): the record keeps the key id with
+   * `keyDeleted: false`, and the next `unsubscribe` of the subscription deletes it. A key whose usage
+   * plan is gone grants nothing meanwhile.
+   */
+  async revokeForRemovedPlan(plan: RemovedPlan): Promise<WithEvents<{ subscriptionIds: string[] }>> {
+    const records = await this.deps.subscriptions.listByUsagePlan(
+      plan.accountId,
+      plan.region,
+      plan.usagePlanId,
+    );
+    const events: NewEvent[] = [];
+    const subscriptionIds: string[] = [];
+    for (const record of records) {
+      if (record.apiId !== plan.apiId || record.planId !== plan.planId) continue;
+      if (record.status === SubscriptionStatus.REVOKED) continue;
+      const revoked = await this.deps.subscriptions.revoke(
+        record.subscriptionId,
+        [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
+        RevokeReason.PLAN_REMOVED,
+        { force: true },
+      );
+      if (!revoked) continue;
+      subscriptionIds.push(revoked.subscriptionId);
+      events.push(revokedEvent(revoked));
+    }
+    return { result: { subscriptionIds }, events };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  private async resolvePlan(apiId: string, planId: string) {
+    const api = await this.deps.catalog.getApi(apiId);
+    if (!api) throw new NotFoundError(`API ${apiId} is not in the catalog: run discovery or check the id`);
+    const plan = api.plans.find((p) => p.id === planId);
+    if (!plan) {
+      throw new NotFoundError(
+        `Plan ${planId} is not a plan of API ${apiId}: expected one of [${api.plans.map((p) => p.id).join(', ')}]`,
+      );
+    }
+    return { api, plan };
+  }
+
+  private roleArnOf(sourceName: string, apiId: string): string | undefined {
+    const source = this.deps.sources.find((s) => s.name === sourceName);
+    if (!source) {
+      throw new ConfigError(
+        `API ${apiId} was discovered through source "${sourceName}", which is no longer configured`,
+      );
+    }
+    return source.roleArn;
+  }
+
+  private answer(
+    record: SubscriptionRecord,
+    request: SubscribeRequest,
+    material: KeyMaterial,
+  ): SubscribeResult {
+    const apiKey =
+      record.keyMode === KeyMode.CUSTOM
+        ? (request.apiKey as string)
+        : material.deriveApiKey(record.subscriptionId, record.keyGeneration);
+    return {
+      subscriptionId: record.subscriptionId,
+      status: SubscriptionStatus.ACTIVE,
+      apiKeyId: record.apiKeyId as string,
+      apiKey,
+      usagePlanId: record.usagePlanId,
+      apiId: record.apiId,
+      planId: record.planId,
+    };
+  }
+
+  private target(record: SubscriptionRecord): AwsTarget {
+    return {
+      region: record.region,
+      accountId: record.accountId,
+      ...(record.roleArn ? { roleArn: record.roleArn } : {}),
+    };
+  }
+
+  private async hook(step: SubscribeStep, subscriptionId: string, apiKeyId?: string): Promise<void> {
+    if (!this.deps.hooks?.afterStep) return;
+    try {
+      await this.deps.hooks.afterStep(step, { subscriptionId, apiKeyId });
+    } catch (error) {
+      throw new HookAbort(error);
+    }
+  }
+
+  /** One API Gateway call through the account-region's bucket and the retry policy. */
+  private call<T>(record: SubscriptionRecord, context: string, fn: (client: APIGatewayClient) => Promise<T>) {
+    const client = this.deps.apiGateway(this.target(record));
+    return callWithRetry(() => fn(client), {
+      maxAttempts: 4,
+      ...this.deps.retry,
+      limiter: this.deps.limiters?.forTarget(record.accountId, record.region),
+      context: `${context} (${record.accountId}/${record.region})`,
+    });
+  }
+
+  /** Runs the remaining steps of a subscription this attempt holds the lease of. */
+  private async run(
+    start: SubscriptionRecord,
+    owner: string,
+    request: SubscribeRequest,
+    material: KeyMaterial,
+  ): Promise<SubscribeResult> {
+    let record = start;
+    const id = record.subscriptionId;
+    let createdKeyId: string | undefined;
+    try {
+      await this.hook(SubscribeStep.PENDING, id);
+      let apiKeyId = record.apiKeyId;
+      while (!apiKeyId) {
+        const value =
+          record.keyMode === KeyMode.CUSTOM
+            ? (request.apiKey as string)
+            : material.deriveApiKey(id, record.keyGeneration);
+        const created = await this.createApiKey(record, value);
+        if (created === 'taken') {
+          if (record.keyMode === KeyMode.CUSTOM) {
+            throw new ConflictError(
+              `An API key with the requested value already exists in ${record.accountId}/${record.region}: ` +
+                'choose another value (if an earlier attempt of this subscription created it, that key is on no usage plan)',
+            );
+          }
+          // The value of this generation is taken: an earlier attempt created the key and lost its
+          // id (the documented policy cannot look it up). Move to the next generation's value.
+          this.deps.logger?.warn('API key of an earlier attempt has an unknown id; deriving a new value', {
+            subscriptionId: id,
+            lostGeneration: record.keyGeneration,
+          });
+          const bumped = await this.deps.subscriptions.bumpKeyGeneration(id, owner, record.keyGeneration);
+          if (!bumped) throw new LeaseLost();
+          record = bumped;
+          continue;
+        }
+        createdKeyId = created;
+        await this.hook(SubscribeStep.API_KEY_CREATED, id, created);
+        const recorded = await this.deps.subscriptions.recordKeyId(id, owner, created);
+        if (!recorded) throw new LeaseLost();
+        record = recorded;
+        createdKeyId = undefined;
+        apiKeyId = created;
+      }
+      await this.hook(SubscribeStep.KEY_ID_RECORDED, id, apiKeyId);
+      await this.attachKey(record, apiKeyId);
+      await this.hook(SubscribeStep.USAGE_PLAN_KEY_CREATED, id, apiKeyId);
+      const active = await this.deps.subscriptions.activate(id, owner, apiKeyId);
+      if (!active) throw new LeaseLost();
+      this.deps.logger?.info('subscription active', {
+        subscriptionId: id,
+        apiKeyId,
+        usagePlanId: active.usagePlanId,
+        accountId: active.accountId,
+        region: active.region,
+        attempt: active.attempt,
+      });
+      return this.answer(active, request, material);
+    } catch (error) {
+      if (error instanceof HookAbort) throw error.original;
+      if (error instanceof LeaseLost) throw await this.onLeaseLost(id, createdKeyId);
+      const failure = toFederationError(error, `Subscribe ${id}`);
+      if (isTransient(failure)) {
+        // Keep the progress (a recorded key id stays known), free the lease: a repeat continues. A
+        // key created but not recorded (the ledger write failed) is deleted, unless the write did land.
+        if (createdKeyId) await this.dropUnrecordedKey(id, createdKeyId);
+        await this.deps.subscriptions.release(id, owner).catch(() => false);
+        throw failure;
+      }
+      await this.compensate(record, owner, failure, createdKeyId);
+      throw failure;
+    }
+  }
+
+  /**
+   * A permanent failure (the usage plan or key is gone, a bad request, a taken custom value): delete
+   * the key this subscription created, then mark it FAILED. If the deletion fails, the record stays
+   * PENDING with its key id, so the ledger still knows the key and a repeat deals with it.
+   */
+  private async compensate(
+    record: SubscriptionRecord,
+    owner: string,
+    failure: FederationError,
+    unrecordedKeyId: string | undefined,
+  ): Promise<void> {
+    const keyId = record.apiKeyId ?? unrecordedKeyId;
+    try {
+      if (keyId) await this.deleteKey(record, keyId);
+    } catch (error) {
+      this.deps.logger?.error('compensation failed: key kept on the PENDING record', {
+        subscriptionId: record.subscriptionId,
+        apiKeyId: keyId,
+        error: toFederationError(error, 'DeleteApiKey').toJSON(),
+      });
+      await this.deps.subscriptions.release(record.subscriptionId, owner).catch(() => false);
+      return;
+    }
+    await this.deps.subscriptions.fail(
+      record.subscriptionId,
+      owner,
+      { code: failure.code, message: failure.message },
+      { keyDeleted: true },
+    );
+    this.deps.logger?.warn('subscription failed', {
+      subscriptionId: record.subscriptionId,
+      error: failure.toJSON(),
+      deletedApiKeyId: keyId,
+    });
+  }
+
+  /**
+   * This attempt lost its lease (it ran past it and another took over) or the subscription was
+   * revoked under it. A key it created but could not record is deleted (nobody else knows it); a
+   * revoked record with a live key gets that key deleted. The caller is told to repeat.
+   */
+  private async onLeaseLost(
+    subscriptionId: string,
+    unrecordedKeyId: string | undefined,
+  ): Promise<FederationError> {
+    const record = await this.deps.subscriptions.get(subscriptionId);
+    try {
+      if (unrecordedKeyId && record) await this.deleteKey(record, unrecordedKeyId);
+      if (record?.status === SubscriptionStatus.REVOKED && record.apiKeyId && !record.keyDeleted) {
+        await this.deleteKey(record, record.apiKeyId);
+        await this.deps.subscriptions.markKeyDeleted(subscriptionId);
+      }
+    } catch (error) {
+      this.deps.logger?.error('cleanup after a lost lease failed', {
+        subscriptionId,
+        error: toFederationError(error, 'DeleteApiKey').toJSON(),
+      });
+    }
+    if (record?.status === SubscriptionStatus.REVOKED) {
+      return new ConflictError(`Subscription ${subscriptionId} was revoked while it was being created`);
+    }
+    return new BusyError(`Subscription ${subscriptionId} was taken over by another request: repeat it`);
+  }
+
+  /** Deletes a key this attempt created if the ledger does not hold its id (best effort). */
+  private async dropUnrecordedKey(subscriptionId: string, apiKeyId: string): Promise<void> {
+    try {
+      const record = await this.deps.subscriptions.get(subscriptionId);
+      if (record && record.apiKeyId !== apiKeyId) await this.deleteKey(record, apiKeyId);
+    } catch (error) {
+      this.deps.logger?.error('could not delete an unrecorded key: it is on no usage plan', {
+        subscriptionId,
+        apiKeyId,
+        error: toFederationError(error, 'DeleteApiKey').toJSON(),
+      });
+    }
+  }
+
+  /** `CreateApiKey`; `'taken'` when API Gateway already has a key with this value. */
+  private async createApiKey(record: SubscriptionRecord, value: string): Promise<string | 'taken'> {
+    const out = await this.call(record, 'CreateApiKey', async (client) => {
+      try {
+        return await client.send(
+          new CreateApiKeyCommand({
+            name: `fed-${record.subscriptionId}`,
+            description:
+              `apigw-federation subscription ${record.subscriptionId}; application ${record.application.id}; ` +
+              `api ${record.apiId}; plan ${record.planId}`,
+            enabled: true,
+            value,
+          }),
+        );
+      } catch (error) {
+        if (awsErrorName(error) === 'ConflictException') return 'taken' as const;
+        throw error;
+      }
+    });
+    if (out === 'taken') return out;
+    if (!out.id) throw new FederationError(ErrorCode.AWS_ERROR, 'CreateApiKey answered without a key id');
+    return out.id;
+  }
+
+  /** `CreateUsagePlanKey`; a key already on the plan (ConflictException) is what we wanted. */
+  private async attachKey(record: SubscriptionRecord, apiKeyId: string): Promise<void> {
+    await this.call(record, 'CreateUsagePlanKey', async (client) => {
+      try {
+        await client.send(
+          new CreateUsagePlanKeyCommand({
+            usagePlanId: record.usagePlanId,
+            keyId: apiKeyId,
+            keyType: 'API_KEY',
+          }),
+        );
+      } catch (error) {
+        if (awsErrorName(error) === 'ConflictException') return;
+        throw error;
+      }
+    });
+  }
+
+  /** `DeleteApiKey` in the key's own account-region; a key already gone is deleted. */
+  private async deleteKey(record: SubscriptionRecord, apiKeyId: string): Promise<void> {
+    await this.call(record, 'DeleteApiKey', async (client) => {
+      try {
+        await client.send(new DeleteApiKeyCommand({ apiKey: apiKeyId }));
+      } catch (error) {
+        if (isNotFound(error)) return;
+        throw error;
+      }
+    });
+  }
+}
+
+/** The fields a repeat must match: canonical JSON, the custom key value included (it is only hashed). */
+export function canonicalRequest(request: SubscribeRequest): string {
+  return JSON.stringify([
+    1,
+    request.subscriptionId,
+    request.apiId,
+    request.planId,
+    request.application.id,
+    request.application.name,
+    request.apiKey ?? null,
+  ]);
+}
+
+function revokedEvent(record: SubscriptionRecord): NewEvent {
+  return {
+    event: EventType.SUBSCRIPTION_REVOKED,
+    payload: {
+      subscriptionId: record.subscriptionId,
+      apiId: record.apiId,
+      planId: record.planId,
+      reason: record.revokeReason ?? RevokeReason.UNSUBSCRIBED,
+    },
+  };
+}
+
+/** The public view of a record: no key value, no hash, no lease. */
+export function toView(record: SubscriptionRecord): SubscriptionView {
+  return {
+    subscriptionId: record.subscriptionId,
+    status: record.status,
+    apiId: record.apiId,
+    planId: record.planId,
+    usagePlanId: record.usagePlanId,
+    accountId: record.accountId,
+    region: record.region,
+    application: { id: record.application.id, name: record.application.name },
+    ...(record.apiKeyId ? { apiKeyId: record.apiKeyId } : {}),
+    keyMode: record.keyMode,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.activatedAt ? { activatedAt: record.activatedAt } : {}),
+    ...(record.revokedAt ? { revokedAt: record.revokedAt } : {}),
+    ...(record.revokeReason ? { revokeReason: record.revokeReason } : {}),
+    ...(record.keyDeleted !== undefined ? { keyDeleted: record.keyDeleted } : {}),
+    ...(record.failure ? { failure: record.failure } : {}),
+    attempts: record.attempt,
+    lostKeys: record.lostKeyGenerations?.length ?? 0,
+  };
+}
