@@ -15,8 +15,13 @@ const execFileAsync = promisify(execFile);
 
 /** Repository root (this file lives in `<root>/emulator`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** The repo-local, git-ignored virtual environment used when the system python has no moto. */
-export const VENV_DIR = resolve(REPO_ROOT, '.venv');
+/**
+ * The repo-local, git-ignored virtual environment used when the system python has no moto
+ * (`MOTO_VENV_DIR` overrides it).
+ */
+export const VENV_DIR = process.env.MOTO_VENV_DIR
+  ? resolve(process.env.MOTO_VENV_DIR)
+  : resolve(REPO_ROOT, '.venv');
 const VENV_PYTHON = resolve(VENV_DIR, 'bin', 'python');
 
 /** What to install, said once, used by every failure message. */

@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { APIGatewayClient, CreateApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT, resetMoto, startMoto } from '../../emulator/moto.js';
+
+const execFileAsync = promisify(execFile);
+
+describe('moto lifecycle', () => {
+  it('starts on a free port, answers, resets, and stops', async () => {
+    const moto = await startMoto();
+    try {
+      expect(moto.endpoint).toBe(`http://127.0.0.1:${moto.port}`);
+      const client = new APIGatewayClient({
+        endpoint: moto.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
+      await client.send(new CreateApiKeyCommand({ name: 'k' }));
+      expect((await client.send(new GetApiKeysCommand({}))).items).toHaveLength(1);
+      await resetMoto(moto.endpoint);
+      expect((await client.send(new GetApiKeysCommand({}))).items ?? []).toHaveLength(0);
+    } finally {
+      await moto.stop();
+    }
+    await expect(fetch(`${moto.endpoint}/moto-api/`)).rejects.toThrow();
+    await moto.stop(); // idempotent
+  });
+
+  it('fails clearly when the port is taken', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await expect(startMoto({ port })).rejects.toThrow(`port ${port} on 127.0.0.1 is already in use`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('without python and moto, fails with what to install', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'no-python-'));
+    try {
+      const script =
+        "import('./emulator/moto.ts').then(m => m.ensureMoto()).then(() => process.exit(0), e => { console.error(e.message); process.exit(3); })";
+      const run = execFileAsync(process.execPath, ['--import', 'tsx', '-e', script], {
+        cwd: REPO_ROOT,
+        env: { PATH: empty, HOME: empty, MOTO_VENV_DIR: join(empty, 'venv') },
+      });
+      const failure = await run.then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      expect(failure?.code).toBe(3);
+      expect(failure?.stderr).toContain("pip install 'moto[server]'");
+      expect(failure?.stderr).toContain('Python >= 3.9');
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
