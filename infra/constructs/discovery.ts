@@ -1,0 +1,95 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { documentedStatements, documentedStatementsJson } from '../iam/documented-policy.js';
+import { grantLedger } from '../iam/grants.js';
+import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
+import { FederationFunction } from './federation-function.js';
+
+export interface DiscoveryProps {
+  readonly coreLayer: lambda.ILayerVersion;
+  readonly table: dynamodb.ITable;
+  /** Environment shared by the agent's functions. */
+  readonly environment: Record<string, string>;
+  /** EventBridge schedule expression. @default 'rate(15 minutes)' */
+  readonly schedule?: string;
+  /** Roles of other accounts discovery assumes (sources' `roleArn`). @default - none */
+  readonly assumeRoleArns?: readonly string[];
+  /** Narrow the documented API Gateway resources to these regions. @default - the documented `*` region */
+  readonly apiGatewayRegions?: readonly string[];
+  /** @default Duration.minutes(10) */
+  readonly timeout?: Duration;
+}
+
+/**
+ * Discovery: the function that reads API Gateway (the documented `apigateway:GET` statement, nothing
+ * more), runs on an EventBridge schedule and on demand (the relay invokes it asynchronously), and
+ * publishes its outbox events to the relay's connections. Failed asynchronous invocations and
+ * undeliverable scheduled events land in a dead-letter queue.
+ */
+export class Discovery extends Construct {
+  readonly handler: FederationFunction;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly schedule: events.Rule;
+  readonly apiGatewayPolicy: iam.Policy;
+
+  constructor(scope: Construct, id: string, props: DiscoveryProps) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue (Lambda on-failure destination and EventBridge target DLQ).',
+    });
+    this.handler = new FederationFunction(this, 'Handler', {
+      name: 'discovery',
+      description: 'apigw-federation: discovers REST APIs, stages and usage plans; publishes catalog events',
+      coreLayer: props.coreLayer,
+      environment: props.environment,
+      memorySize: 512,
+      timeout: props.timeout ?? Duration.minutes(10),
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      retryAttempts: 0,
+    });
+    const role = this.handler.role;
+    grantLedger(role, props.table);
+
+    const statements = documentedStatementsJson('discovery', { regions: props.apiGatewayRegions });
+    this.apiGatewayPolicy = new iam.Policy(this, 'ApiGatewayPolicy', {
+      statements: documentedStatements('discovery', { regions: props.apiGatewayRegions }),
+      roles: [role],
+    });
+    acknowledgeDocumentedWildcards(this.apiGatewayPolicy, statements);
+
+    if (props.assumeRoleArns && props.assumeRoleArns.length > 0) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:AssumeRole'],
+          resources: [...new Set(props.assumeRoleArns)],
+        }),
+      );
+    }
+
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: 'apigw-federation: scheduled discovery run',
+      schedule: events.Schedule.expression(props.schedule ?? 'rate(15 minutes)'),
+      targets: [
+        new targets.LambdaFunction(this.handler.function, {
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { type FederationFunction, METRICS_NAMESPACE, serviceName } from './federation-function.js';
+
+/**
+ * EMF metrics the functions publish (namespace `ApigwFederation`, dimension `service` =
+ * `POWERTOOLS_SERVICE_NAME`, unit Count). The contract between the handlers and this dashboard;
+ * documented in docs/deploy.md.
+ */
+export const FEDERATION_METRICS = {
+  discovery: {
+    runs: 'Runs',
+    partialRuns: 'PartialRuns',
+    failedRuns: 'FailedRuns',
+    apiCalls: 'ApiCalls',
+    throttles: 'Throttles',
+    apisUpserted: 'ApisUpserted',
+    apisRemoved: 'ApisRemoved',
+  },
+  subscriptions: {
+    created: 'SubscriptionsCreated',
+    revoked: 'SubscriptionsRevoked',
+    failed: 'SubscriptionsFailed',
+  },
+} as const;
+
+export interface ObservabilityProps {
+  /** Every function of the agent (errors and throttles). */
+  readonly functions: readonly FederationFunction[];
+  /** Dead-letter queues: an alarm fires when one holds a message. */
+  readonly deadLetterQueues: readonly sqs.IQueue[];
+  /** The relay stage (connections and messages). */
+  readonly relayApi: apigwv2.IWebSocketApi;
+  readonly relayStage: apigwv2.IWebSocketStage;
+  /** SNS topic the alarms notify. @default - alarms without actions */
+  readonly alarmTopicArn?: string;
+}
+
+/**
+ * Dashboard and alarms: discovery runs (complete, partial, failed), API Gateway calls and throttles,
+ * subscription results, function errors and throttles, dead-letter queues, relay traffic. Alarms on
+ * function errors, dead-letter messages, failed runs and repeated partial runs.
+ */
+export class Observability extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const emf = (fn: 'discovery' | 'subscriptions', metricName: string, period = Duration.minutes(5)) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: serviceName(fn) },
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      });
+    const d = FEDERATION_METRICS.discovery;
+    const s = FEDERATION_METRICS.subscriptions;
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(1),
+    });
+    const relayMetric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiId: props.relayApi.apiId, Stage: props.relayStage.stageName },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Discovery runs',
+        left: [emf('discovery', d.runs), emf('discovery', d.partialRuns), emf('discovery', d.failedRuns)],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API Gateway calls and throttles',
+        left: [emf('discovery', d.apiCalls)],
+        right: [emf('discovery', d.throttles)],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Catalog changes',
+        left: [emf('discovery', d.apisUpserted), emf('discovery', d.apisRemoved)],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Subscription results',
+        left: [
+          emf('subscriptions', s.created),
+          emf('subscriptions', s.revoked),
+          emf('subscriptions', s.failed),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Function errors',
+        left: props.functions.map((f) =>
+          f.function.metricErrors({
+            label: f.name,
+            period: Duration.minutes(5),
+            statistic: cloudwatch.Stats.SUM,
+          }),
+        ),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Function throttles',
+        left: props.functions.map((f) =>
+          f.function.metricThrottles({
+            label: f.name,
+            period: Duration.minutes(5),
+            statistic: cloudwatch.Stats.SUM,
+          }),
+        ),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Relay',
+        left: [relayMetric('ConnectCount'), relayMetric('MessageCount')],
+        right: [relayMetric('ClientError'), relayMetric('ExecutionError')],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queues (visible messages)',
+        left: props.deadLetterQueues.map((q) =>
+          q.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(5),
+            statistic: cloudwatch.Stats.MAXIMUM,
+          }),
+        ),
+        width: 12,
+      }),
+    );
+
+    for (const f of props.functions) {
+      this.alarm(`Errors-${f.name}`, {
+        metric: f.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        alarmDescription: `apigw-federation: the ${f.name} function reported errors`,
+      });
+    }
+    props.deadLetterQueues.forEach((q, index) => {
+      this.alarm(`DeadLetterMessages${index === 0 ? '' : index}`, {
+        metric: q.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        alarmDescription:
+          'apigw-federation: a discovery invocation or scheduled event failed (dead-letter queue)',
+      });
+    });
+    this.alarm('FailedRuns', {
+      metric: emf('discovery', d.failedRuns),
+      threshold: 1,
+      alarmDescription: 'apigw-federation: a discovery run failed',
+    });
+    this.alarm('PartialRuns', {
+      metric: emf('discovery', d.partialRuns, Duration.hours(1)),
+      threshold: 2,
+      alarmDescription: 'apigw-federation: two or more partial discovery runs within an hour',
+    });
+
+    if (props.alarmTopicArn) {
+      const topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn);
+      for (const alarm of this.alarms) alarm.addAlarmAction(new actions.SnsAction(topic));
+    }
+  }
+
+  private alarm(
+    id: string,
+    props: { metric: cloudwatch.IMetric; threshold: number; alarmDescription: string },
+  ) {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      ...props,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}

@@ -1,0 +1,69 @@
+import { type App, type Environment, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { AgentConfig } from '../layers/federation-core/src/config/schema.js';
+import { FederationStack } from './stacks/federation-stack.js';
+import { MemberAccountStack } from './stacks/member-account-stack.js';
+import { StatefulStack } from './stacks/stateful-stack.js';
+
+/** Settings of the CDK app, already read and validated by `bin/app.ts`. */
+export interface FederationAppSettings {
+  /** The validated agent settings. */
+  readonly config: AgentConfig;
+  /** Version reported to the control plane. */
+  readonly version: string;
+  /** Account/region of the agent's stacks. @default - environment-agnostic */
+  readonly env?: Environment;
+  /** Prefix of the stack names. @default 'ApigwFederation' */
+  readonly stackPrefix?: string;
+  /** See `FederationStackProps.scopeApiGatewayRegions`. @default false */
+  readonly scopeApiGatewayRegions?: boolean;
+  /** @default 'live' */
+  readonly relayStageName?: string;
+  readonly alarmTopicArn?: string;
+  /** When set, also synthesizes the member-account stack (deployed in another account). */
+  readonly member?: {
+    readonly trustedRoleArns: readonly string[];
+    readonly roleName?: string;
+    readonly env?: Environment;
+  };
+  /** Apply cdk-nag AwsSolutions checks (synth fails on an unacknowledged finding). @default true */
+  readonly nag?: boolean;
+}
+
+export interface FederationAppStacks {
+  readonly stateful: StatefulStack;
+  readonly federation: FederationStack;
+  readonly member?: MemberAccountStack;
+}
+
+/** Composes the app's stacks and applies cdk-nag. Reads neither context nor environment. */
+export function createFederationApp(app: App, settings: FederationAppSettings): FederationAppStacks {
+  const prefix = settings.stackPrefix ?? 'ApigwFederation';
+  const stateful = new StatefulStack(app, `${prefix}Stateful`, {
+    env: settings.env,
+    description: 'apigw-federation: ledger table (retained)',
+  });
+  const federation = new FederationStack(app, prefix, {
+    env: settings.env,
+    description: 'apigw-federation: discovery, subscriptions, relay and observability',
+    config: settings.config,
+    table: stateful.table,
+    version: settings.version,
+    scopeApiGatewayRegions: settings.scopeApiGatewayRegions,
+    relayStageName: settings.relayStageName,
+    alarmTopicArn: settings.alarmTopicArn,
+  });
+  federation.addStackDependency(stateful);
+  const member = settings.member
+    ? new MemberAccountStack(app, `${prefix}Member`, {
+        env: settings.member.env,
+        description: 'apigw-federation: member-account role with the documented minimum API Gateway policy',
+        trustedRoleArns: settings.member.trustedRoleArns,
+        roleName: settings.member.roleName,
+      })
+    : undefined;
+  if (settings.nag ?? true) {
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  }
+  return { stateful, federation, member };
+}

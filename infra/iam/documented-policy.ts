@@ -1,0 +1,115 @@
+/**
+ * The one source of truth for API Gateway permissions: the statements of the documented "Minimum AWS
+ * permissions" policy (seed 000), verbatim, and how they are split between the agent's roles.
+ *
+ * - discovery gets the `apigateway:GET` statement (REST APIs, their stages and exports, usage plans);
+ * - subscriptions gets the `apigateway:POST` and `apigateway:DELETE` statements (create a key, attach it
+ *   to a usage plan, delete it);
+ * - nothing else gets any `apigateway:` action (the relay forwards subscription commands by invoking the
+ *   subscriptions function).
+ *
+ * Region: by default the statements keep the documented `*` region, so the union of the roles' grants is
+ * exactly the documented policy (a test compares it with the seed's document). API Gateway management
+ * ARNs carry no account id: a role's grant never reaches beyond its own account, and the actions and
+ * paths are what make the policy minimal. A deployment may narrow the region to the regions it
+ * discovers (`regions` option, CDK context `scopeApiGatewayRegions`); the paths and actions stay the same.
+ */
+import * as iam from 'aws-cdk-lib/aws-iam';
+
+/** One statement of the documented policy, in the document's own shape. */
+export interface DocumentedStatement {
+  readonly Effect: 'Allow';
+  readonly Action: readonly string[];
+  readonly Resource: readonly string[];
+}
+
+/** Placeholder for the region in the documented resources. */
+const DOCUMENTED_REGION = '*';
+const arn = (path: string) => `arn:aws:apigateway:${DOCUMENTED_REGION}::${path}`;
+
+/** The documented statements, in the document's order. */
+export const DOCUMENTED_STATEMENTS = {
+  /** Discovery: GetRestApis (tags included), GetRestApi, GetStages, GetExport, GetUsagePlans. */
+  get: {
+    Effect: 'Allow',
+    Action: ['apigateway:GET'],
+    Resource: [arn('/restapis'), arn('/restapis/*'), arn('/restapis/*/stages/*'), arn('/usageplans')],
+  },
+  /** Subscriptions: CreateApiKey, CreateUsagePlanKey. */
+  post: {
+    Effect: 'Allow',
+    Action: ['apigateway:POST'],
+    Resource: [arn('/apikeys'), arn('/usageplans/*/keys')],
+  },
+  /** Subscriptions: DeleteApiKey. */
+  delete: {
+    Effect: 'Allow',
+    Action: ['apigateway:DELETE'],
+    Resource: [arn('/apikeys/*')],
+  },
+} as const satisfies Record<string, DocumentedStatement>;
+
+/** The documented policy document, verbatim (for member-account roles and the union test). */
+export const DOCUMENTED_POLICY = {
+  Version: '2012-10-17',
+  Statement: [DOCUMENTED_STATEMENTS.get, DOCUMENTED_STATEMENTS.post, DOCUMENTED_STATEMENTS.delete],
+} as const;
+
+/** The agent capabilities that call API Gateway, and the documented statements each one gets. */
+export const API_GATEWAY_SPLIT = {
+  discovery: ['get'],
+  subscriptions: ['post', 'delete'],
+} as const satisfies Record<string, readonly (keyof typeof DOCUMENTED_STATEMENTS)[]>;
+
+export type ApiGatewayCapability = keyof typeof API_GATEWAY_SPLIT;
+
+export interface DocumentedStatementOptions {
+  /**
+   * Regions the resources are narrowed to (one resource per documented resource and region).
+   * @default - the documented `*` region
+   */
+  readonly regions?: readonly string[];
+}
+
+function withRegions(resources: readonly string[], regions: readonly string[] | undefined): string[] {
+  if (!regions || regions.length === 0) return [...resources];
+  const prefix = `arn:aws:apigateway:${DOCUMENTED_REGION}::`;
+  return [...new Set(regions)].flatMap((region) =>
+    resources.map((resource) => `arn:aws:apigateway:${region}::${resource.slice(prefix.length)}`),
+  );
+}
+
+/** The documented statements of one capability, as JSON (the shape IAM and the test fixture use). */
+export function documentedStatementsJson(
+  capability: ApiGatewayCapability,
+  options: DocumentedStatementOptions = {},
+): DocumentedStatement[] {
+  return API_GATEWAY_SPLIT[capability].map((key) => {
+    const statement = DOCUMENTED_STATEMENTS[key];
+    return {
+      Effect: statement.Effect,
+      Action: [...statement.Action],
+      Resource: withRegions(statement.Resource, options.regions),
+    };
+  });
+}
+
+/** The documented statements of one capability, as CDK policy statements for its role. */
+export function documentedStatements(
+  capability: ApiGatewayCapability,
+  options: DocumentedStatementOptions = {},
+): iam.PolicyStatement[] {
+  return documentedStatementsJson(capability, options).map(
+    (statement) =>
+      new iam.PolicyStatement({
+        effect: iam.Effect.ALLOW,
+        actions: [...statement.Action],
+        resources: [...statement.Resource],
+      }),
+  );
+}
+
+/** The whole documented policy as a CDK policy document (member-account roles carry all of it). */
+export function documentedPolicyDocument(): iam.PolicyDocument {
+  return iam.PolicyDocument.fromJson(JSON.parse(JSON.stringify(DOCUMENTED_POLICY)));
+}

@@ -1,0 +1,139 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type { Construct } from 'constructs';
+import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
+import { CoreLayer } from '../constructs/core-layer.js';
+import { Discovery } from '../constructs/discovery.js';
+import { Observability } from '../constructs/observability.js';
+import { Relay } from '../constructs/relay.js';
+import { Secrets } from '../constructs/secrets.js';
+import { Subscriptions } from '../constructs/subscriptions.js';
+
+export interface FederationStackProps extends StackProps {
+  /** The validated agent settings (sources, schedule, labels, ...). */
+  readonly config: AgentConfig;
+  /** The ledger (from the stateful stack). */
+  readonly table: dynamodb.ITable;
+  /** Version reported to the control plane (`hello`, `ping`). */
+  readonly version: string;
+  /**
+   * Narrow the documented API Gateway resources to the regions discovered (the sources' regions, or
+   * the stack's region when no source is configured). @default false (the documented `*` region)
+   */
+  readonly scopeApiGatewayRegions?: boolean;
+  /** @default 'live' */
+  readonly relayStageName?: string;
+  /** SNS topic the alarms notify. @default - alarms without actions */
+  readonly alarmTopicArn?: string;
+}
+
+/**
+ * The agent: core layer, secrets, discovery, subscriptions, relay and observability. Composes the
+ * capability constructs; the configuration reaches the functions as `FED_CONFIG` (validated JSON) plus
+ * the generated resource names.
+ */
+export class FederationStack extends Stack {
+  readonly coreLayer: CoreLayer;
+  readonly secrets: Secrets;
+  readonly discovery: Discovery;
+  readonly subscriptions: Subscriptions;
+  readonly relay: Relay;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: FederationStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.coreLayer = new CoreLayer(this, 'Core');
+    this.secrets = new Secrets(this, 'Secrets');
+
+    const environment: Record<string, string> = {
+      FED_CONFIG: JSON.stringify(config),
+      FED_TABLE_NAME: props.table.tableName,
+      FED_RELAY_TOKEN_SECRET: this.secrets.relayToken.secretArn,
+      FED_API_KEY_SECRET: this.secrets.apiKeySecret.secretArn,
+      FED_AGENT_ID: config.agentId,
+      FED_VERSION: props.version,
+    };
+    const assumeRoleArns = config.sources.flatMap((source) => (source.roleArn ? [source.roleArn] : []));
+    const apiGatewayRegions = props.scopeApiGatewayRegions
+      ? config.sources.length > 0
+        ? config.sources.flatMap((source) => source.regions)
+        : [this.region]
+      : undefined;
+
+    this.discovery = new Discovery(this, 'Discovery', {
+      coreLayer: this.coreLayer.layer,
+      table: props.table,
+      environment,
+      schedule: config.schedule,
+      assumeRoleArns,
+      apiGatewayRegions,
+    });
+    this.subscriptions = new Subscriptions(this, 'Subscriptions', {
+      coreLayer: this.coreLayer.layer,
+      table: props.table,
+      apiKeySecret: this.secrets.apiKeySecret,
+      environment,
+      assumeRoleArns,
+      apiGatewayRegions,
+    });
+    this.relay = new Relay(this, 'Relay', {
+      coreLayer: this.coreLayer.layer,
+      table: props.table,
+      relayToken: this.secrets.relayToken,
+      discovery: this.discovery.handler,
+      subscriptions: this.subscriptions.handler,
+      publishers: [this.discovery.handler, this.subscriptions.handler],
+      environment,
+      stageName: props.relayStageName,
+    });
+    const functions = [
+      this.discovery.handler,
+      this.subscriptions.handler,
+      this.relay.authorizer,
+      this.relay.connection,
+      this.relay.command,
+    ];
+    this.observability = new Observability(this, 'Observability', {
+      functions,
+      deadLetterQueues: [this.discovery.deadLetterQueue],
+      relayApi: this.relay.api,
+      relayStage: this.relay.stage,
+      alarmTopicArn: props.alarmTopicArn,
+    });
+
+    new CfnOutput(this, 'RelayUrl', {
+      value: this.relay.url,
+      description: 'wss:// URL the control plane connects to',
+    });
+    new CfnOutput(this, 'ConnectionsUrl', {
+      value: this.relay.stage.callbackUrl,
+      description: '@connections management endpoint of the relay',
+    });
+    new CfnOutput(this, 'RelayTokenSecretArn', {
+      value: this.secrets.relayToken.secretArn,
+      description: 'Secret holding the relay bearer token',
+    });
+    new CfnOutput(this, 'ApiKeySecretArn', {
+      value: this.secrets.apiKeySecret.secretArn,
+      description: 'Secret holding the API-key HMAC key',
+    });
+    for (const fn of functions) {
+      const outputId = `${fn.name.replace(/(^|-)(\w)/g, (_m, _dash, c: string) => c.toUpperCase())}FunctionName`;
+      new CfnOutput(this, outputId, {
+        value: fn.function.functionName,
+        description: `The ${fn.name} function`,
+      });
+    }
+    new CfnOutput(this, 'DiscoveryRoleArn', {
+      value: this.discovery.handler.role.roleArn,
+      description: 'Trusted by member-account roles (MemberAccountStack)',
+    });
+    new CfnOutput(this, 'SubscriptionsRoleArn', {
+      value: this.subscriptions.handler.role.roleArn,
+      description: 'Trusted by member-account roles (MemberAccountStack)',
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+  }
+}
