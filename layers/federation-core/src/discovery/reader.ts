@@ -1,0 +1,101 @@
+import {
+  type APIGatewayClient,
+  GetExportCommand,
+  GetRestApisCommand,
+  GetStagesCommand,
+  GetUsagePlansCommand,
+  type RestApi,
+  type Stage,
+  type UsagePlan,
+} from '@aws-sdk/client-api-gateway';
+import type { RateLimiter } from '../aws/rate-limiter.js';
+import { callWithRetry, type RetryOptions } from '../aws/retry.js';
+
+/** API Gateway's largest page for GetRestApis / GetUsagePlans. */
+export const PAGE_LIMIT = 500;
+
+export type ReaderRetryOptions = Omit<RetryOptions, 'limiter' | 'onRetry' | 'context'>;
+
+/**
+ * The only API Gateway calls discovery makes, all `apigateway:GET` on the documented resources
+ * (`/restapis`, `/restapis/*`, `/restapis/*\/stages/*`, `/usageplans`). Every attempt goes through the
+ * account-region's bucket and the retry policy, and is counted by operation.
+ */
+export class ApiGatewayReader {
+  /** Attempts by operation (retries included). */
+  readonly calls: Record<string, number> = {};
+  throttles = 0;
+
+  constructor(
+    private readonly client: APIGatewayClient,
+    private readonly limiter: RateLimiter,
+    private readonly retry: ReaderRetryOptions = {},
+  ) {}
+
+  /** Every REST API of the account-region (`GET /restapis`, limit 500, following `position`). Tags included. */
+  async listRestApis(): Promise<RestApi[]> {
+    const items: RestApi[] = [];
+    let position: string | undefined;
+    do {
+      const page = await this.call('GetRestApis', 'GetRestApis', () =>
+        this.client.send(new GetRestApisCommand({ limit: PAGE_LIMIT, position })),
+      );
+      items.push(...(page.items ?? []));
+      position = page.position;
+    } while (position);
+    return items;
+  }
+
+  /** Every usage plan of the account-region (`GET /usageplans`, limit 500, following `position`). */
+  async listUsagePlans(): Promise<UsagePlan[]> {
+    const items: UsagePlan[] = [];
+    let position: string | undefined;
+    do {
+      const page = await this.call('GetUsagePlans', 'GetUsagePlans', () =>
+        this.client.send(new GetUsagePlansCommand({ limit: PAGE_LIMIT, position })),
+      );
+      items.push(...(page.items ?? []));
+      position = page.position;
+    } while (position);
+    return items;
+  }
+
+  /** The stages of one REST API (`GET /restapis/{id}/stages`). */
+  async getStages(restApiId: string): Promise<Stage[]> {
+    const out = await this.call('GetStages', `GetStages ${restApiId}`, () =>
+      this.client.send(new GetStagesCommand({ restApiId })),
+    );
+    return out.item ?? [];
+  }
+
+  /**
+   * The stage's OpenAPI 3.0 export as JSON bytes (`GET /restapis/{id}/stages/{stage}/exports/oas30`).
+   * No `extensions` parameter: neither `integrations` nor `apigateway` extensions, which would reveal
+   * backend URIs, authorizers and role ARNs to API consumers.
+   */
+  async exportStage(restApiId: string, stageName: string): Promise<Uint8Array> {
+    const out = await this.call('GetExport', `GetExport ${restApiId}/${stageName}`, () =>
+      this.client.send(
+        new GetExportCommand({ restApiId, stageName, exportType: 'oas30', accepts: 'application/json' }),
+      ),
+    );
+    return out.body ?? new Uint8Array();
+  }
+
+  private call<T>(operation: string, context: string, fn: () => Promise<T>): Promise<T> {
+    return callWithRetry(
+      () => {
+        this.calls[operation] = (this.calls[operation] ?? 0) + 1;
+        return fn();
+      },
+      {
+        ...this.retry,
+        limiter: this.limiter,
+        context,
+        onRetry: (event) => {
+          if (event.reason === 'throttle') this.throttles++;
+        },
+      },
+    );
+  }
+}

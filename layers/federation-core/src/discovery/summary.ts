@@ -1,0 +1,84 @@
+/** What a discovery run reports: stored as a `RUN#` record, returned by the handler, sent as `discovery.completed`. */
+
+export interface DiscoveryCounts {
+  /** Federated APIs (stages) seen this run: upserted + unchanged. */
+  discovered: number;
+  /** New or changed (fingerprint differs): one `api.upserted` each. */
+  upserted: number;
+  unchanged: number;
+  /** Federated APIs gone (API, stage, last plan deleted, or now filtered out): one `api.removed` each. */
+  removed: number;
+  /** Plans gone (usage plan deleted or detached, or their API removed): one `plan.removed` each. */
+  plansRemoved: number;
+  /** REST APIs or stages not federated: label filter, no usage plan, not deployed. */
+  skipped: number;
+  /** `GetExport` calls that returned a document. */
+  exported: number;
+}
+
+export const AccountRegionStatus = {
+  /** Everything read: the diff is complete, removals applied. */
+  COMPLETE: 'complete',
+  /** A call failed after retries: upserts of what was read are kept, nothing was removed. */
+  PARTIAL: 'partial',
+  /** Listing failed: nothing was diffed. */
+  FAILED: 'failed',
+  /** Another run holds the lease of this account-region: not touched by this run. */
+  BUSY: 'busy',
+} as const;
+export type AccountRegionStatus = (typeof AccountRegionStatus)[keyof typeof AccountRegionStatus];
+
+export interface DiscoveryError {
+  readonly source: string;
+  readonly accountId?: string;
+  readonly region: string;
+  /** The failed call, e.g. `GetStages abc123`. */
+  readonly operation?: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface AccountRegionSummary {
+  readonly source: string;
+  readonly accountId?: string;
+  readonly region: string;
+  readonly status: AccountRegionStatus;
+  readonly counts: DiscoveryCounts;
+  readonly apiCalls: Record<string, number>;
+  readonly throttles: number;
+  readonly durationMs: number;
+}
+
+export interface DiscoverySummary {
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  /** Re-exported every definition. */
+  readonly full: boolean;
+  /** Names of the sources of this run. */
+  readonly sources: readonly string[];
+  /** True when any account-region was partial or failed: nothing of those was removed. */
+  readonly partial: boolean;
+  readonly counts: DiscoveryCounts;
+  /** API Gateway calls by operation (every attempt, retries included). */
+  readonly apiCalls: Record<string, number>;
+  /** Throttled API Gateway calls (retried). */
+  readonly throttles: number;
+  readonly accountRegions: readonly AccountRegionSummary[];
+  readonly errors: readonly DiscoveryError[];
+  /** Outbox events appended by the run before `discovery.completed`. */
+  readonly events: number;
+}
+
+export function emptyCounts(): DiscoveryCounts {
+  return { discovered: 0, upserted: 0, unchanged: 0, removed: 0, plansRemoved: 0, skipped: 0, exported: 0 };
+}
+
+export function addCounts(into: DiscoveryCounts, from: DiscoveryCounts): void {
+  for (const key of Object.keys(into) as (keyof DiscoveryCounts)[]) into[key] += from[key];
+}
+
+export function addCalls(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [op, n] of Object.entries(from)) into[op] = (into[op] ?? 0) + n;
+}
