@@ -16,7 +16,9 @@
  *   back to `$default` for bad JSON or an unknown key; the handler gets the MESSAGE event and a `body` it
  *   returns is sent back (route response). A handler that throws makes API Gateway send
  *   `{"message": "Internal server error", "connectionId", "requestId"}`; no route and no `$default` sends
- *   `{"message": "Forbidden", ...}`. Handlers run concurrently, like Lambda.
+ *   `{"message": "Forbidden", ...}`; one that outlives the 29 s integration timeout sends
+ *   `{"message": "Endpoint request timed out", ...}`. Handlers run concurrently, like Lambda. A binary
+ *   frame goes to `$default` with a base64 `body` and `isBase64Encoded: true`.
  * - Close: `$disconnect` runs with `disconnectStatusCode`/`disconnectReason`, and the connection is gone.
  * - The `@connections` management API on the same port, at `/{stage}/@connections/{connectionId}`:
  *   POST (send; 410 `GoneException` for unknown or closed ids, 413 `PayloadTooLargeException` over 128 KB),
@@ -64,6 +66,11 @@ export interface WebSocketApiOptions {
   readonly routeSelectionExpression?: string;
   /** Largest message a client may send, in bytes. Default 128 KB (API Gateway's quota). */
   readonly maxMessageBytes?: number;
+  /**
+   * API Gateway's integration timeout for message routes: past it the client gets
+   * `{"message": "Endpoint request timed out", ...}` while the handler keeps running. Default 29 s.
+   */
+  readonly integrationTimeoutMs?: number;
   /** Close a connection that has been idle this long (API Gateway: 10 minutes). Default: never. */
   readonly idleTimeoutMs?: number;
   /** Named in the error when the port is taken, e.g. `'--relay-port / FED_RELAY_PORT'`. */
@@ -243,6 +250,7 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
   const expression = options.routeSelectionExpression ?? '$request.body.action';
   selectRouteKey(expression, '{}'); // validates the expression up front
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
   const onHandlerError =
     options.onHandlerError ??
     ((routeKey: string, error: unknown, connectionId: string) => {
@@ -371,11 +379,24 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
     }
     const event = { requestContext, body, isBase64Encoded: isBinary };
     let result: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = Symbol('timed out');
     try {
-      result = await invoke(target, routeKey, event);
+      result = await Promise.race([
+        invoke(target, routeKey, event),
+        new Promise<typeof timedOut>((resolve) => {
+          timer = setTimeout(() => resolve(timedOut), integrationTimeoutMs);
+        }),
+      ]);
     } catch (error) {
       onHandlerError(routeKey, error, connection.connectionId);
       await send(connection, errorReply('Internal server error')).catch(() => undefined);
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (result === timedOut) {
+      await send(connection, errorReply('Endpoint request timed out')).catch(() => undefined);
       return;
     }
     if (typeof result === 'object' && result !== null && 'body' in result) {

@@ -321,6 +321,16 @@ describe('WebSocket API emulator: routes', () => {
     ).toEqual(['$default', '$default', '$default']);
   });
 
+  it('routes a binary frame to $default as a base64 body, on the stage URL and on the bare host URL', async () => {
+    const bareUrl = api.url.replace(/\/test$/, '/');
+    const { ws, messages } = await connect(bareUrl);
+    ws.send(Buffer.from([0xff, 0x00, 0x01]));
+    await waitFor(() => messages.length > 0, 'the $default response');
+    const event = callsFor('$default').at(-1)!.event;
+    expect(event.isBase64Encoded).toBe(true);
+    expect(event.body).toBe(Buffer.from([0xff, 0x00, 0x01]).toString('base64'));
+  });
+
   it('sends nothing back when the handler returns no body', async () => {
     const { ws, messages } = await connect(api.url);
     ws.send(JSON.stringify({ action: 'silent' }));
@@ -481,6 +491,35 @@ describe('WebSocket API emulator: options and startup', () => {
     } finally {
       for (const ws of sockets.splice(0)) ws.terminate();
       await bare.close();
+    }
+  });
+
+  it('answers Endpoint request timed out when a route outlives the integration timeout', async () => {
+    let finished = false;
+    const slow = await startWebSocketApi({
+      port: 0,
+      integrationTimeoutMs: 100,
+      routes: {
+        $default: async () => {
+          await sleep(300);
+          finished = true;
+          return { statusCode: 200, body: 'too late' };
+        },
+      },
+    });
+    try {
+      const { ws, messages } = await connect(slow.url, {});
+      ws.send('{}');
+      await waitFor(() => messages.length > 0, 'the timeout reply');
+      expect(JSON.parse(messages[0]!)).toMatchObject({ message: 'Endpoint request timed out' });
+      expect(finished).toBe(false);
+      await slow.idle();
+      expect(finished).toBe(true);
+      await sleep(20);
+      expect(messages).toHaveLength(1);
+    } finally {
+      for (const ws of sockets.splice(0)) ws.terminate();
+      await slow.close();
     }
   });
 
