@@ -1,0 +1,222 @@
+/**
+ * The AsyncAPI 3.0 description of the relay protocol, generated from the zod schemas in
+ * `protocol.ts` (the single source of truth). `docs/asyncapi.yaml` is this document rendered by
+ * `npx tsx docs/asyncapi.gen.ts`; a test fails when the committed file differs from what the schemas
+ * generate.
+ */
+import { z } from 'zod';
+import {
+  ApiRemovedEventSchema,
+  ApiUpsertedEventSchema,
+  DiscoverCommandSchema,
+  DiscoveryCompletedEventSchema,
+  HelloEventSchema,
+  MAX_MESSAGE_BYTES,
+  PartSchema,
+  PingCommandSchema,
+  PlanRemovedEventSchema,
+  ReplySchema,
+  SubscribeCommandSchema,
+  SubscriptionRevokedEventSchema,
+  SyncCommandSchema,
+  SyncCompletedEventSchema,
+  UnsubscribeCommandSchema,
+} from './protocol.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const COMMANDS = [
+  DiscoverCommandSchema,
+  SyncCommandSchema,
+  SubscribeCommandSchema,
+  UnsubscribeCommandSchema,
+  PingCommandSchema,
+];
+const EVENTS = [
+  HelloEventSchema,
+  ApiUpsertedEventSchema,
+  ApiRemovedEventSchema,
+  PlanRemovedEventSchema,
+  DiscoveryCompletedEventSchema,
+  SubscriptionRevokedEventSchema,
+  SyncCompletedEventSchema,
+];
+
+function metaOf(schema: z.ZodType): { id: string; title?: string; description?: string } {
+  const meta = z.globalRegistry.get(schema) as
+    | { id?: string; title?: string; description?: string }
+    | undefined;
+  if (!meta?.id) throw new Error('protocol schema without a meta id');
+  return { id: meta.id, title: meta.title, description: meta.description };
+}
+
+/** JSON Schemas (draft-07, AsyncAPI's default schema format) of the protocol, keyed by id. */
+function protocolSchemas(roots: string[]): Record<string, Json> {
+  const all = z.toJSONSchema(z.globalRegistry, {
+    target: 'draft-7',
+    uri: (id) => `#/components/schemas/${id}`,
+    unrepresentable: 'any',
+  }).schemas as Record<string, Record<string, Json>>;
+  const out: Record<string, Json> = {};
+  const visit = (id: string) => {
+    if (id in out) return;
+    const schema = all[id];
+    if (!schema) throw new Error(`schema ${id} not generated`);
+    const { $schema: _s, $id: _i, ...rest } = schema;
+    out[id] = rest;
+    const refs = JSON.stringify(rest).matchAll(/"#\/components\/schemas\/([^"]+)"/g);
+    for (const [, ref] of refs) visit(ref as string);
+  };
+  for (const id of roots) visit(id);
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** The AsyncAPI 3.0 document of the relay, as a plain object. */
+export function asyncApiDocument(): Record<string, Json> {
+  const commands = COMMANDS.map(metaOf);
+  const events = EVENTS.map(metaOf);
+  const reply = metaOf(ReplySchema);
+  const part = metaOf(PartSchema);
+  const message = (m: { id: string; title?: string; description?: string }, name: string): Json => ({
+    name,
+    title: m.title ?? name,
+    ...(m.description ? { summary: m.description } : {}),
+    contentType: 'application/json',
+    payload: { $ref: `#/components/schemas/${m.id}` },
+  });
+  const messages: Record<string, Json> = {};
+  for (const c of commands) messages[c.id] = message(c, c.id);
+  messages[reply.id] = message(reply, reply.id);
+  for (const e of events) messages[e.id] = message(e, e.id);
+  messages[part.id] = message(part, part.id);
+  const channelMessages = Object.fromEntries(
+    Object.keys(messages).map((id) => [id, { $ref: `#/components/messages/${id}` }]),
+  );
+  const ref = (id: string) => ({ $ref: `#/channels/relay/messages/${id}` });
+  const operations: Record<string, Json> = {};
+  for (const c of commands) {
+    operations[`send${c.id}`] = {
+      action: 'send',
+      channel: { $ref: '#/channels/relay' },
+      title: `Send ${c.title}`,
+      ...(c.description ? { summary: c.description } : {}),
+      messages: [ref(c.id)],
+      reply: { channel: { $ref: '#/channels/relay' }, messages: [ref(reply.id)] },
+    };
+  }
+  operations.receiveEvent = {
+    action: 'receive',
+    channel: { $ref: '#/channels/relay' },
+    title: 'Receive events',
+    summary:
+      'Events pushed through @connections: changes from the outbox (with their sequence), hello on connect, sync.completed after a sync.',
+    messages: events.map((e) => ref(e.id)),
+  };
+  operations.receivePart = {
+    action: 'receive',
+    channel: { $ref: '#/channels/relay' },
+    title: 'Receive parts',
+    summary: `Any reply or event whose JSON exceeds ${MAX_MESSAGE_BYTES} bytes arrives as parts: gzip of the message, cut into slices, each base64 in one part under the limit. Join by index, gunzip, parse.`,
+    messages: [ref(part.id)],
+  };
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'apigw-federation relay',
+      version: '1.0.0',
+      description:
+        'The WebSocket protocol between the apigw-federation agent (an Amazon API Gateway WebSocket API, the relay) and an API-management control plane (the client). The client sends commands routed by `$request.body.action`; the agent answers each with a reply and pushes events. Generated from layers/federation-core/src/relay/protocol.ts: do not edit by hand.',
+    },
+    defaultContentType: 'application/json',
+    servers: {
+      aws: {
+        host: '{apiId}.execute-api.{region}.amazonaws.com',
+        pathname: '/{stage}',
+        protocol: 'wss',
+        description: 'The deployed relay (output of the CDK stack).',
+        variables: {
+          apiId: { description: 'WebSocket API id.' },
+          region: { description: 'AWS region of the agent.', default: 'us-east-1' },
+          stage: { description: 'Stage name.', default: 'live' },
+        },
+        security: [{ $ref: '#/components/securitySchemes/bearer' }],
+      },
+      local: {
+        host: '127.0.0.1:8787',
+        pathname: '/local',
+        protocol: 'ws',
+        description: 'The local runtime (npm start).',
+        security: [{ $ref: '#/components/securitySchemes/bearer' }],
+      },
+    },
+    channels: {
+      relay: {
+        address: '/',
+        title: 'Relay connection',
+        description: 'One WebSocket connection; every message is one JSON text frame.',
+        messages: channelMessages,
+      },
+    },
+    operations,
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'Authorization: Bearer <token> on the upgrade request, checked by the $connect authorizer against the relay token in Secrets Manager.',
+        },
+      },
+      messages,
+      schemas: protocolSchemas([...commands, reply, ...events, part].map((m) => m.id)),
+    },
+  };
+}
+
+const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$.-]*$/;
+
+function yamlKey(key: string): string {
+  return PLAIN_KEY.test(key) ? key : JSON.stringify(key);
+}
+
+function yamlScalar(value: Json): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  return JSON.stringify(value);
+}
+
+/** Minimal YAML rendering of a JSON value (block style, strings double-quoted: valid YAML 1.2). */
+export function toYaml(value: Json, indent = 0): string {
+  const pad = ' '.repeat(indent);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return value
+      .map((item) => {
+        if (item !== null && typeof item === 'object' && !(Array.isArray(item) && item.length === 0)) {
+          const inner = toYaml(item, indent + 2);
+          return `${pad}- ${inner.trimStart()}`;
+        }
+        return `${pad}- ${yamlScalar(item)}`;
+      })
+      .join('\n');
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (entries.length === 0) return '{}';
+    return entries
+      .map(([key, item]) => {
+        if (item !== null && typeof item === 'object') {
+          const empty = Array.isArray(item) ? item.length === 0 : Object.keys(item).length === 0;
+          if (empty) return `${pad}${yamlKey(key)}: ${Array.isArray(item) ? '[]' : '{}'}`;
+          return `${pad}${yamlKey(key)}:\n${toYaml(item, indent + 2)}`;
+        }
+        return `${pad}${yamlKey(key)}: ${yamlScalar(item)}`;
+      })
+      .join('\n');
+  }
+  return `${pad}${yamlScalar(value)}`;
+}
+
+/** `docs/asyncapi.yaml` as it must be committed. */
+export function renderAsyncApiYaml(): string {
+  return `# Generated by docs/asyncapi.gen.ts from layers/federation-core/src/relay/protocol.ts. Do not edit.\n${toYaml(asyncApiDocument())}\n`;
+}
