@@ -201,9 +201,13 @@ export class DiscoveryEngine {
       events: events.length,
     };
     await this.deps.runs.put(summary);
-    const completed = await this.deps.outbox.append([
-      { event: EventType.DISCOVERY_COMPLETED, payload: summary },
-    ]);
+    // `discovery.completed` tells the control plane that a batch of changes is complete (or that the
+    // run was partial). A run that changed nothing appends no event at all: the RUN# record and the
+    // reply to a `discover` command carry its summary.
+    const completed =
+      events.length > 0 || summary.partial
+        ? await this.deps.outbox.append([{ event: EventType.DISCOVERY_COMPLETED, payload: summary }])
+        : [];
     this.deps.logger?.info('discovery run finished', {
       runId,
       partial: summary.partial,
