@@ -10,6 +10,8 @@
  * - a token-bucket throttle per account-region answering 429 like API Gateway.
  *
  * Faults, throttling and refusals are answered by the proxy itself: such a request never reaches moto.
+ * Order per request: injected latency and faults → IAM policy → token bucket → paging/exports → moto.
+ * Requests without a SigV4 `Authorization` header (moto's own `/moto-api/`) pass through unrecorded.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
