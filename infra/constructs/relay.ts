@@ -75,6 +75,18 @@ export class Relay extends Construct {
       environment: props.environment,
     });
     grantLedger(this.connection.role, props.table);
+    // `$connect` cannot post to its own connection, so relay-connection invokes itself asynchronously to
+    // send the `hello`. A separate policy: the function's default policy is a dependency of the function,
+    // and naming the function's ARN there would be a cycle.
+    new iam.Policy(this, 'ConnectionSelfInvoke', {
+      roles: [this.connection.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.connection.function.functionArn],
+        }),
+      ],
+    });
 
     this.command = new FederationFunction(this, 'Command', {
       name: 'relay-command',

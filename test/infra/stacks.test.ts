@@ -1,0 +1,495 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES, REPO_ROOT } from '../../infra/constructs/federation-function.js';
+import { RELAY_COMMAND_ROUTES } from '../../infra/constructs/relay.js';
+import { DOCUMENTED_POLICY, documentedStatementsJson } from '../../infra/iam/documented-policy.js';
+import { LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
+import { createLedgerTable } from '../../layers/federation-core/src/ledger/table.js';
+import {
+  apiGatewayStatements,
+  asArray,
+  buildTestApp,
+  functionOf,
+  resourcesOf,
+  roleOf,
+  statementsOfRole,
+  type TestApp,
+} from './support.js';
+
+const fixture = JSON.parse(
+  readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'documented-policy.json'), 'utf8'),
+) as {
+  PolicyDocument: { Version: string; Statement: { Effect: string; Action: string[]; Resource: string[] }[] };
+};
+const documented = fixture.PolicyDocument;
+
+const MEMBER_ARN = 'arn:aws:iam::444455556666:role/apigw-federation-member';
+const sourcesConfig = {
+  agentId: 'agent-1',
+  schedule: 'cron(0/5 * * * ? *)',
+  acceptApiWithoutUsagePlan: true,
+  labels: { include: ['team=payments'], exclude: ['internal'] },
+  sources: [
+    { name: 'home', regions: ['eu-west-1', 'us-east-1'] },
+    { name: 'member', accountId: '444455556666', roleArn: MEMBER_ARN, regions: ['eu-central-1'] },
+  ],
+};
+
+let base: TestApp;
+let withSources: TestApp;
+
+beforeAll(() => {
+  base = buildTestApp();
+  withSources = buildTestApp(sourcesConfig, {
+    member: {
+      trustedRoleArns: [
+        'arn:aws:iam::111122223333:role/agent-discovery',
+        'arn:aws:iam::111122223333:role/agent-subscriptions',
+      ],
+    },
+  });
+});
+
+describe('StatefulStack (ledger table)', () => {
+  it('pins the logical id of the ledger table', () => {
+    const tables = base.stateful.findResources('AWS::DynamoDB::Table');
+    expect(Object.keys(tables)).toEqual([LEDGER_TABLE_LOGICAL_ID]);
+    expect(LEDGER_TABLE_LOGICAL_ID).toBe('LedgerTable');
+  });
+
+  it('is on-demand, point-in-time recoverable, encrypted with the AWS managed key, with TTL on expiresAt, retained', () => {
+    const table = resourcesOf(base.stateful)[LEDGER_TABLE_LOGICAL_ID] as Record<string, unknown> & {
+      Properties: Record<string, unknown>;
+    };
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+    expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+    expect(table.Properties.TableName).toBeUndefined();
+  });
+
+  it('has the same key layout as createLedgerTable in the core', async () => {
+    const sent: unknown[] = [];
+    const recorder = {
+      send: async (command: { input: unknown; constructor: { name: string } }) => {
+        sent.push(command.input);
+        return command.constructor.name === 'DescribeTableCommand'
+          ? { Table: { TableStatus: 'ACTIVE' } }
+          : {};
+      },
+    };
+    await createLedgerTable(recorder as never, 'ledger');
+    const create = sent[0] as CreateTableCommandInput;
+    const table = resourcesOf(base.stateful)[LEDGER_TABLE_LOGICAL_ID]!.Properties!;
+    const sortBy = <T extends { AttributeName?: string }>(list: T[]) =>
+      [...list].sort((a, b) => String(a.AttributeName).localeCompare(String(b.AttributeName)));
+    expect(sortBy(table.AttributeDefinitions as { AttributeName: string }[])).toEqual(
+      sortBy(create.AttributeDefinitions!),
+    );
+    expect(table.KeySchema).toEqual(create.KeySchema);
+    expect(table.GlobalSecondaryIndexes).toEqual(create.GlobalSecondaryIndexes);
+    expect(sent).toContainEqual(
+      expect.objectContaining({ TimeToLiveSpecification: (table.TimeToLiveSpecification as object) ?? {} }),
+    );
+  });
+
+  it('outputs the table name', () => {
+    base.stateful.hasOutput('TableName', { Value: { Ref: LEDGER_TABLE_LOGICAL_ID } });
+  });
+});
+
+describe('IAM: the documented policy, split', () => {
+  it('holds the statements of the documented policy verbatim in one module', () => {
+    expect(JSON.parse(JSON.stringify(DOCUMENTED_POLICY))).toEqual(documented);
+  });
+
+  it('gives discovery exactly the apigateway:GET statement with its four resources', () => {
+    const statements = apiGatewayStatements(
+      statementsOfRole(base.federation, roleOf(base.federation, 'discovery')),
+    );
+    expect(statements).toEqual([documented.Statement[0]]);
+    expect(statements[0]!.Resource).toHaveLength(4);
+  });
+
+  it('gives subscriptions exactly the POST and DELETE statements', () => {
+    const statements = apiGatewayStatements(
+      statementsOfRole(base.federation, roleOf(base.federation, 'subscriptions')),
+    );
+    expect(statements).toEqual([documented.Statement[1], documented.Statement[2]]);
+  });
+
+  it('gives the relay functions no apigateway permission', () => {
+    for (const name of ['relay-authorizer', 'relay-connection', 'relay-command']) {
+      expect(apiGatewayStatements(statementsOfRole(base.federation, roleOf(base.federation, name)))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('grants, over all roles, exactly the documented policy (union equals the fixture)', () => {
+    const union = FUNCTION_NAMES.flatMap((name) =>
+      apiGatewayStatements(statementsOfRole(base.federation, roleOf(base.federation, name))),
+    );
+    const key = (s: { Action: string[] }) => s.Action.join(',');
+    expect([...union].sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
+      [...documented.Statement].sort((a, b) => key(a).localeCompare(key(b))),
+    );
+  });
+
+  it('grants no apigateway:* action and no API Gateway permission on Resource "*" anywhere', () => {
+    for (const template of [base.federation, withSources.federation]) {
+      for (const resource of Object.values(resourcesOf(template))) {
+        if (resource.Type !== 'AWS::IAM::Policy') continue;
+        for (const s of (
+          resource.Properties!.PolicyDocument as {
+            Statement: { Action: string | string[]; Resource: unknown }[];
+          }
+        ).Statement) {
+          const actions = asArray(s.Action);
+          expect(actions.filter((a) => /^apigateway:(\*|.*\*)/i.test(a) || a === '*')).toEqual([]);
+          if (asArray(s.Resource).includes('*')) {
+            // The only "*" resource: X-Ray, which has no resource-level permissions.
+            expect(actions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+          }
+        }
+      }
+    }
+  });
+
+  it('grants sts:AssumeRole only on the configured role ARNs, only to discovery and subscriptions', () => {
+    const assume = (t: TestApp, name: string) =>
+      statementsOfRole(t.federation, roleOf(t.federation, name)).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('sts:')),
+      );
+    for (const name of ['discovery', 'subscriptions']) {
+      expect(assume(withSources, name)).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Resource: MEMBER_ARN },
+      ]);
+      expect(assume(base, name)).toEqual([]);
+    }
+    for (const name of ['relay-authorizer', 'relay-connection', 'relay-command']) {
+      expect(assume(withSources, name)).toEqual([]);
+    }
+  });
+
+  it('narrows the documented resources to the discovered regions when scopeApiGatewayRegions is set', () => {
+    const scoped = buildTestApp(sourcesConfig, { scopeApiGatewayRegions: true });
+    const [get] = apiGatewayStatements(
+      statementsOfRole(scoped.federation, roleOf(scoped.federation, 'discovery')),
+    );
+    expect(get!.Resource).toHaveLength(3 * 4);
+    expect(get!.Resource).toContain('arn:aws:apigateway:eu-central-1::/restapis/*/stages/*');
+    expect(get!.Resource).not.toContain('arn:aws:apigateway:*::/restapis');
+    const expected = documentedStatementsJson('discovery', {
+      regions: ['eu-west-1', 'us-east-1', 'eu-central-1'],
+    })[0]!;
+    expect([...(get!.Resource as string[])].sort()).toEqual([...expected.Resource].sort());
+  });
+
+  it('scopes execute-api:ManageConnections to this API stage @connections/* for the functions that post', () => {
+    const apiId = Object.keys(base.federation.findResources('AWS::ApiGatewayV2::Api'))[0]!;
+    const expected = {
+      Action: 'execute-api:ManageConnections',
+      Effect: 'Allow',
+      Resource: {
+        'Fn::Join': [
+          '',
+          ['arn:aws:execute-api:eu-west-1:111122223333:', { Ref: apiId }, '/live/*/@connections/*'],
+        ],
+      },
+    };
+    for (const name of ['discovery', 'subscriptions', 'relay-connection', 'relay-command']) {
+      const manage = statementsOfRole(base.federation, roleOf(base.federation, name)).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('execute-api:')),
+      );
+      expect(manage, name).toEqual([expected]);
+    }
+    const authorizer = statementsOfRole(base.federation, roleOf(base.federation, 'relay-authorizer'));
+    expect(authorizer.filter((s) => asArray(s.Action).some((a) => a.startsWith('execute-api:')))).toEqual([]);
+  });
+
+  it('lets only the authorizer read the relay token and only subscriptions read the API-key secret', () => {
+    const readers = (secretPrefix: string) =>
+      FUNCTION_NAMES.filter((name) =>
+        statementsOfRole(base.federation, roleOf(base.federation, name)).some(
+          (s) =>
+            asArray(s.Action).includes('secretsmanager:GetSecretValue') &&
+            JSON.stringify(s.Resource).includes(secretPrefix),
+        ),
+      );
+    expect(readers('SecretsRelayToken')).toEqual(['relay-authorizer']);
+    expect(readers('SecretsApiKeyHmac')).toEqual(['subscriptions']);
+  });
+
+  it('lets relay-command invoke discovery and subscriptions, and relay-connection only itself', () => {
+    const invoked = (name: string) =>
+      statementsOfRole(base.federation, roleOf(base.federation, name))
+        .filter((s) => asArray(s.Action).includes('lambda:InvokeFunction'))
+        .flatMap((s) => asArray(s.Resource));
+    const arn = (fn: string) => ({ 'Fn::GetAtt': [functionOf(base.federation, fn), 'Arn'] });
+    expect(invoked('relay-command')).toEqual([arn('discovery'), arn('subscriptions')]);
+    expect(invoked('relay-connection')).toEqual([arn('relay-connection')]);
+    for (const name of ['discovery', 'subscriptions', 'relay-authorizer']) expect(invoked(name)).toEqual([]);
+  });
+});
+
+describe('FederationStack: functions', () => {
+  it('attaches the core layer to every function, on ARM64 Node.js 22 with tracing and its own log group', () => {
+    const layers = Object.keys(base.federation.findResources('AWS::Lambda::LayerVersion'));
+    expect(layers).toHaveLength(1);
+    const functions = base.federation.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions)).toHaveLength(FUNCTION_NAMES.length);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties.Layers).toEqual([{ Ref: layers[0] }]);
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.Handler).toBe('index.handler');
+      const logGroup = resourcesOf(base.federation)[fn.Properties.LoggingConfig.LogGroup.Ref]!;
+      expect(logGroup.Properties!.RetentionInDays).toBe(30);
+    }
+    base.federation.hasResourceProperties('AWS::Lambda::LayerVersion', {
+      CompatibleRuntimes: ['nodejs22.x'],
+      CompatibleArchitectures: Match.arrayWith(['arm64']),
+    });
+  });
+
+  it('passes the validated config and the generated resource names through the environment', () => {
+    const env = (name: string) =>
+      resourcesOf(withSources.federation)[functionOf(withSources.federation, name)]!.Properties!
+        .Environment as {
+        Variables: Record<string, unknown>;
+      };
+    for (const name of FUNCTION_NAMES) {
+      const vars = env(name).Variables;
+      const config = JSON.parse(vars.FED_CONFIG as string);
+      expect(config).toMatchObject({ ...sourcesConfig });
+      expect(vars.FED_AGENT_ID).toBe('agent-1');
+      expect(vars.FED_VERSION).toBe('9.9.9-test');
+      expect(vars.POWERTOOLS_SERVICE_NAME).toBe(`apigw-federation-${name}`);
+      expect(vars.POWERTOOLS_METRICS_NAMESPACE).toBe('ApigwFederation');
+      expect(JSON.stringify(vars.FED_TABLE_NAME)).toContain('Fn::ImportValue');
+      expect(JSON.stringify(vars.FED_RELAY_TOKEN_SECRET)).toContain('SecretsRelayToken');
+      expect(JSON.stringify(vars.FED_API_KEY_SECRET)).toContain('SecretsApiKeyHmac');
+    }
+    for (const name of ['discovery', 'subscriptions', 'relay-connection', 'relay-command']) {
+      expect(JSON.stringify(env(name).Variables.FED_CONNECTIONS_URL)).toMatch(
+        /https:\/\/.*execute-api.*\/live/,
+      );
+    }
+    const command = env('relay-command').Variables;
+    expect(command.FED_DISCOVERY_FUNCTION).toEqual({ Ref: functionOf(withSources.federation, 'discovery') });
+    expect(command.FED_SUBSCRIPTIONS_FUNCTION).toEqual({
+      Ref: functionOf(withSources.federation, 'subscriptions'),
+    });
+  });
+
+  it('generates both secrets with Secrets Manager and never puts a value in the template', () => {
+    const secrets = Object.values(base.federation.findResources('AWS::SecretsManager::Secret'));
+    expect(secrets).toHaveLength(2);
+    for (const secret of secrets) {
+      expect(secret.Properties.SecretString).toBeUndefined();
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ ExcludePunctuation: true });
+      expect(secret.Properties.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(32);
+    }
+  });
+});
+
+describe('FederationStack: discovery schedule', () => {
+  it('runs discovery every 15 minutes by default', () => {
+    base.federation.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      State: 'ENABLED',
+    });
+  });
+
+  it('takes the schedule from the config', () => {
+    withSources.federation.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0/5 * * * ? *)',
+    });
+  });
+
+  it('targets the discovery function, with a dead-letter queue for events and failed async invocations', () => {
+    const discovery = functionOf(base.federation, 'discovery');
+    const [queue] = Object.keys(base.federation.findResources('AWS::SQS::Queue'));
+    base.federation.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [discovery, 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+        }),
+      ],
+    });
+    base.federation.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: discovery },
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    base.federation.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+});
+
+describe('FederationStack: relay', () => {
+  it('routes $connect/$disconnect to relay-connection and every command and $default to relay-command', () => {
+    const integrations = resourcesOf(base.federation);
+    const target = (routeKey: string) => {
+      const route = Object.values(base.federation.findResources('AWS::ApiGatewayV2::Route')).find(
+        (r) => r.Properties.RouteKey === routeKey,
+      );
+      expect(route, routeKey).toBeDefined();
+      const integrationId = (route!.Properties.Target['Fn::Join'][1][1] as { Ref: string }).Ref;
+      const uri = JSON.stringify(integrations[integrationId]!.Properties!.IntegrationUri);
+      return FUNCTION_NAMES.find((name) => uri.includes(functionOf(base.federation, name)));
+    };
+    const routes = Object.values(base.federation.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => r.Properties.RouteKey,
+    );
+    expect(routes.sort()).toEqual(['$connect', '$default', '$disconnect', ...RELAY_COMMAND_ROUTES].sort());
+    expect(target('$connect')).toBe('relay-connection');
+    expect(target('$disconnect')).toBe('relay-connection');
+    for (const route of ['$default', ...RELAY_COMMAND_ROUTES]) expect(target(route)).toBe('relay-command');
+    base.federation.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('guards $connect, and only $connect, with a REQUEST authorizer on the Authorization header', () => {
+    const authorizers = Object.entries(base.federation.findResources('AWS::ApiGatewayV2::Authorizer'));
+    expect(authorizers).toHaveLength(1);
+    const [authorizerId, authorizer] = authorizers[0]!;
+    expect(authorizer.Properties.AuthorizerType).toBe('REQUEST');
+    expect(authorizer.Properties.IdentitySource).toEqual(['route.request.header.Authorization']);
+    expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(
+      functionOf(base.federation, 'relay-authorizer'),
+    );
+    for (const route of Object.values(base.federation.findResources('AWS::ApiGatewayV2::Route'))) {
+      if (route.Properties.RouteKey === '$connect') {
+        expect(route.Properties.AuthorizationType).toBe('CUSTOM');
+        expect(route.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+      } else {
+        expect(route.Properties.AuthorizerId).toBeUndefined();
+      }
+    }
+  });
+
+  it('deploys a stage with access logs and throttling', () => {
+    base.federation.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'live',
+      AutoDeploy: true,
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 }),
+    });
+  });
+});
+
+describe('FederationStack: observability', () => {
+  it('alarms on every function error, dead-letter messages, failed runs and partial runs', () => {
+    const alarms = Object.values(base.federation.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(FUNCTION_NAMES.length + 3);
+    const byMetric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
+    expect(byMetric('Errors')).toHaveLength(FUNCTION_NAMES.length);
+    expect(byMetric('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
+    for (const name of ['FailedRuns', 'PartialRuns']) {
+      expect(byMetric(name)).toHaveLength(1);
+      expect(byMetric(name)[0]!.Properties).toMatchObject({
+        Namespace: 'ApigwFederation',
+        Dimensions: [{ Name: 'service', Value: 'apigw-federation-discovery' }],
+      });
+    }
+  });
+
+  it('has a dashboard with runs, API calls, errors, throttles and subscription results', () => {
+    const [dashboard] = Object.values(base.federation.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard!.Properties.DashboardBody);
+    for (const metric of [
+      'Runs',
+      'PartialRuns',
+      'FailedRuns',
+      'ApiCalls',
+      'Throttles',
+      'Errors',
+      'SubscriptionsCreated',
+      'SubscriptionsRevoked',
+      'SubscriptionsFailed',
+    ]) {
+      expect(body).toContain(`\\"${metric}\\"`);
+    }
+  });
+});
+
+describe('FederationStack: outputs', () => {
+  it('outputs the relay URL, the connections URL, function names, secret ARNs and role ARNs', () => {
+    const outputs = base.federation.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(JSON.stringify(outputs.RelayUrl!.Value)).toContain('wss://');
+    expect(JSON.stringify(outputs.ConnectionsUrl!.Value)).toContain('https://');
+    expect(outputs.DiscoveryFunctionName!.Value).toEqual({ Ref: functionOf(base.federation, 'discovery') });
+    expect(outputs.SubscriptionsFunctionName!.Value).toEqual({
+      Ref: functionOf(base.federation, 'subscriptions'),
+    });
+    expect(outputs.RelayAuthorizerFunctionName!.Value).toEqual({
+      Ref: functionOf(base.federation, 'relay-authorizer'),
+    });
+    expect(outputs.RelayConnectionFunctionName!.Value).toEqual({
+      Ref: functionOf(base.federation, 'relay-connection'),
+    });
+    expect(outputs.RelayCommandFunctionName!.Value).toEqual({
+      Ref: functionOf(base.federation, 'relay-command'),
+    });
+    expect(JSON.stringify(outputs.RelayTokenSecretArn!.Value)).toContain('SecretsRelayToken');
+    expect(JSON.stringify(outputs.ApiKeySecretArn!.Value)).toContain('SecretsApiKeyHmac');
+    expect(outputs.DiscoveryRoleArn!.Value).toEqual({
+      'Fn::GetAtt': [roleOf(base.federation, 'discovery'), 'Arn'],
+    });
+    expect(outputs.SubscriptionsRoleArn!.Value).toEqual({
+      'Fn::GetAtt': [roleOf(base.federation, 'subscriptions'), 'Arn'],
+    });
+  });
+});
+
+describe('MemberAccountStack', () => {
+  it('creates a role carrying exactly the documented policy', () => {
+    const roles = Object.values(withSources.member!.findResources('AWS::IAM::Role'));
+    expect(roles).toHaveLength(1);
+    const policies = roles[0]!.Properties.Policies as { PolicyDocument: unknown }[];
+    expect(policies).toHaveLength(1);
+    const normalise = (doc: {
+      Version: string;
+      Statement: { Effect: string; Action: unknown; Resource: unknown }[];
+    }) => ({
+      Version: doc.Version,
+      Statement: doc.Statement.map((s) => ({
+        Effect: s.Effect,
+        Action: asArray(s.Action),
+        Resource: asArray(s.Resource),
+      })),
+    });
+    expect(normalise(policies[0]!.PolicyDocument as never)).toEqual(documented);
+    expect(withSources.member!.findResources('AWS::IAM::Policy')).toEqual({});
+  });
+
+  it("trusts only the agent's discovery and subscriptions roles", () => {
+    withSources.member!.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: 'apigw-federation-member',
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: {
+              AWS: [
+                'arn:aws:iam::111122223333:role/agent-discovery',
+                'arn:aws:iam::111122223333:role/agent-subscriptions',
+              ],
+            },
+          },
+        ],
+      },
+    });
+  });
+});
