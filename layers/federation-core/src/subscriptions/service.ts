@@ -437,15 +437,34 @@ export class SubscriptionService {
     }
   }
 
-  /** One API Gateway call through the account-region's bucket and the retry policy. */
-  private call<T>(record: SubscriptionRecord, context: string, fn: (client: APIGatewayClient) => Promise<T>) {
+  /**
+   * One API Gateway call through the account-region's bucket and the retry policy. A NotFound (the
+   * usage plan or key vanished in API Gateway) becomes NOT_FOUND, other failures their typed error.
+   */
+  private async call<T>(
+    record: SubscriptionRecord,
+    operation: string,
+    fn: (client: APIGatewayClient) => Promise<T>,
+  ): Promise<T> {
     const client = this.deps.apiGateway(this.target(record));
-    return callWithRetry(() => fn(client), {
-      maxAttempts: 4,
-      ...this.deps.retry,
-      limiter: this.deps.limiters?.forTarget(record.accountId, record.region),
-      context: `${context} (${record.accountId}/${record.region})`,
-    });
+    const where = `${record.accountId}/${record.region}`;
+    try {
+      return await callWithRetry(() => fn(client), {
+        maxAttempts: 4,
+        ...this.deps.retry,
+        limiter: this.deps.limiters?.forTarget(record.accountId, record.region),
+        context: `${operation} (${where})`,
+      });
+    } catch (error) {
+      const cause = error instanceof FederationError ? error.cause : error;
+      if (cause !== undefined && isNotFound(cause)) {
+        throw new NotFoundError(
+          `${operation} (${where}): usage plan ${record.usagePlanId} or the subscription's API key no longer exists in API Gateway; run discovery to refresh the catalog`,
+          { cause },
+        );
+      }
+      throw error;
+    }
   }
 
   /** Runs the remaining steps of a subscription this attempt holds the lease of. */

@@ -1,0 +1,419 @@
+import { DeleteApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  FederationError,
+  SubscribeStep,
+  type SubscriptionService,
+} from '../../layers/federation-core/src/index.js';
+import { type Emulator, startEmulator } from '../support/emulator.js';
+import {
+  allKeys,
+  apiGatewayWrites,
+  buildWorld,
+  keysOnPlan,
+  ledgerDump,
+  sleep,
+  type World,
+} from './support.js';
+
+const app = { id: 'app-42', name: 'Mobile app' };
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof FederationError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a FederationError, got a result');
+}
+
+/** Fails the test if a key exists that is on a usage plan without an ACTIVE record, or the reverse. */
+async function expectLedgerMatchesApiGateway(world: World): Promise<void> {
+  const onPlans = new Map<string, string>();
+  for (const usagePlan of Object.values(world.seeded.usagePlans)) {
+    for (const keyId of await keysOnPlan(world.raw, usagePlan.usagePlanId))
+      onPlans.set(keyId, usagePlan.usagePlanId);
+  }
+  const active = new Map<string, string>();
+  for (const usagePlan of Object.values(world.seeded.usagePlans)) {
+    for (const r of await world.repo.listByUsagePlan('123456789012', 'us-east-1', usagePlan.usagePlanId)) {
+      if (r.status === 'ACTIVE') active.set(r.apiKeyId!, r.usagePlanId);
+    }
+  }
+  expect(Object.fromEntries(onPlans)).toEqual(Object.fromEntries(active));
+}
+
+describe('subscribe against the emulator (documented POST + DELETE policy)', () => {
+  let emu: Emulator;
+  let world: World;
+  let service: SubscriptionService;
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  beforeEach(async () => {
+    world = await buildWorld(emu);
+    service = world.service();
+  });
+
+  const request = (overrides: Record<string, unknown> = {}) => ({
+    subscriptionId: 'sub-1',
+    apiId: world.apis.pets.id,
+    planId: world.plans.gold,
+    application: app,
+    ...overrides,
+  });
+
+  it('creates an enabled key named for the subscription and puts it on the usage plan', async () => {
+    const result = await service.subscribe(request());
+    const usagePlanId = world.seeded.usagePlans.gold!.usagePlanId;
+    expect(result).toMatchObject({
+      subscriptionId: 'sub-1',
+      status: 'ACTIVE',
+      usagePlanId,
+      apiId: world.apis.pets.id,
+      planId: world.plans.gold,
+    });
+    expect(result.apiKey).toMatch(/^[A-Za-z0-9]{40}$/);
+    const keys = await allKeys(world.raw);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({
+      id: result.apiKeyId,
+      name: 'fed-sub-1',
+      enabled: true,
+      value: result.apiKey,
+    });
+    expect(keys[0]!.description).toContain('sub-1');
+    expect(keys[0]!.description).toContain('app-42');
+    expect(await keysOnPlan(world.raw, usagePlanId)).toEqual([result.apiKeyId]);
+    expect(await world.repo.get('sub-1')).toMatchObject({ status: 'ACTIVE', apiKeyId: result.apiKeyId });
+    expect(emu.proxy.calls.byOperation({ service: 'apigateway' })).toEqual({
+      CreateApiKey: 1,
+      CreateUsagePlanKey: 1,
+    });
+    expect(emu.proxy.calls.count({ outcome: 'refused' })).toBe(0);
+  });
+
+  it('never stores the key value in the ledger', async () => {
+    const result = await service.subscribe(request());
+    const custom = await service.subscribe(
+      request({ subscriptionId: 'sub-2', apiKey: 'CustomValue0123456789abcdef' }),
+    );
+    const dump = await ledgerDump(world.table);
+    expect(dump).toContain(result.apiKeyId);
+    expect(dump).not.toContain(result.apiKey);
+    expect(dump).not.toContain(custom.apiKey);
+  });
+
+  it('answers a repeat with the same key id and value, without calling API Gateway', async () => {
+    const first = await service.subscribe(request());
+    emu.proxy.resetCalls();
+    const again = await world.service().subscribe(request());
+    expect(again).toEqual(first);
+    expect(emu.proxy.calls.count({ service: 'apigateway' })).toBe(0);
+  });
+
+  it('creates one key for 50 concurrent identical subscribes, and all get the same ACTIVE answer', async () => {
+    const services = Array.from({ length: 5 }, () => world.service());
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => services[i % 5]!.subscribe(request(), { pollMs: 20 })),
+    );
+    const keys = await allKeys(world.raw);
+    expect(keys).toHaveLength(1);
+    expect(emu.proxy.calls.countOf('CreateApiKey')).toBe(1);
+    expect(emu.proxy.calls.countOf('CreateUsagePlanKey')).toBe(1);
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(answers[0]).toMatchObject({ status: 'ACTIVE', apiKeyId: keys[0]!.id, apiKey: keys[0]!.value });
+  });
+
+  it('rejects a repeat with another plan or application as CONFLICT, with no API Gateway write', async () => {
+    await service.subscribe(request());
+    emu.proxy.resetCalls();
+    expect(await codeOf(service.subscribe(request({ planId: world.plans.silver })))).toBe('CONFLICT');
+    expect(await codeOf(service.subscribe(request({ application: { id: 'app-43', name: 'Other' } })))).toBe(
+      'CONFLICT',
+    );
+    expect(await codeOf(service.subscribe(request({ apiKey: 'AnotherCustomValue1234567' })))).toBe(
+      'CONFLICT',
+    );
+    expect(apiGatewayWrites(emu)).toBe(0);
+  });
+
+  it('uses a custom key value, echoes it on a repeat and rejects a repeat without it', async () => {
+    const apiKey = 'CustomValue0123456789abcdef';
+    const first = await service.subscribe(request({ apiKey }));
+    expect(first.apiKey).toBe(apiKey);
+    expect((await allKeys(world.raw))[0]!.value).toBe(apiKey);
+    expect(await service.subscribe(request({ apiKey }))).toEqual(first);
+    expect(await codeOf(service.subscribe(request()))).toBe('CONFLICT');
+  });
+
+  it('fails a custom value that another key already has as CONFLICT and leaves no key behind', async () => {
+    const apiKey = 'CustomValue0123456789abcdef';
+    await service.subscribe(request({ apiKey }));
+    expect(await codeOf(service.subscribe(request({ subscriptionId: 'sub-2', apiKey })))).toBe('CONFLICT');
+    expect(await allKeys(world.raw)).toHaveLength(1);
+    expect(await world.repo.get('sub-2')).toMatchObject({ status: 'FAILED', failure: { code: 'CONFLICT' } });
+  });
+
+  it('rejects an unknown API, an unknown plan and a plan of another API as NOT_FOUND with no AWS write', async () => {
+    expect(await codeOf(service.subscribe(request({ apiId: 'no-such-api' })))).toBe('NOT_FOUND');
+    expect(await codeOf(service.subscribe(request({ planId: 'no-such-plan' })))).toBe('NOT_FOUND');
+    expect(await codeOf(service.subscribe(request({ planId: world.plans.basic })))).toBe('NOT_FOUND');
+    expect(emu.proxy.calls.count({ service: 'apigateway' })).toBe(0);
+    expect(await world.repo.get('sub-1')).toBeUndefined();
+  });
+
+  it('rejects malformed requests as VALIDATION before any AWS call', async () => {
+    const bad: Record<string, unknown>[] = [
+      request({ subscriptionId: '' }),
+      request({ subscriptionId: 'has space' }),
+      request({ apiId: 42 }),
+      request({ planId: undefined }),
+      request({ application: { id: 'a' } }),
+      request({ application: { id: 'a', name: '' } }),
+      request({ apiKey: 'short' }),
+      request({ apiKey: 'has-dashes-and_underscores-123' }),
+      request({ extra: true }),
+    ];
+    for (const input of bad) expect(await codeOf(service.subscribe(input))).toBe('VALIDATION');
+    expect(emu.proxy.calls.count()).toBe(0);
+  });
+
+  describe('crash recovery', () => {
+    const steps = Object.values(SubscribeStep);
+
+    for (const step of steps) {
+      it(`completes a subscription whose first attempt crashed after "${step}", with no key unaccounted for`, async () => {
+        const crashing = world.service({
+          hooks: {
+            afterStep: (s) => {
+              if (s === step) throw new Error(`crash after ${step}`);
+            },
+          },
+        });
+        await expect(crashing.subscribe(request(), { leaseMs: 300 })).rejects.toThrow(`crash after ${step}`);
+        expect((await world.repo.get('sub-1'))?.status).toBe('PENDING');
+        // While the crashed attempt's lease runs, a repeat is told to come back.
+        expect(await codeOf(service.subscribe(request(), { waitMs: 0 }))).toBe('BUSY');
+        await sleep(350);
+        const result = await service.subscribe(request());
+        expect(result.status).toBe('ACTIVE');
+        expect(await service.subscribe(request())).toEqual(result);
+
+        const keys = await allKeys(world.raw);
+        const active = keys.find((k) => k.id === result.apiKeyId);
+        expect(active?.value).toBe(result.apiKey);
+        await expectLedgerMatchesApiGateway(world);
+        const record = await world.repo.get('sub-1');
+        if (step === SubscribeStep.API_KEY_CREATED) {
+          // The lost-response case: the first key exists with an unknown id (the policy cannot list
+          // keys). It is on no usage plan, so it grants nothing, and the record counts it.
+          expect(keys).toHaveLength(2);
+          expect(keys.every((k) => k.name === 'fed-sub-1')).toBe(true);
+          expect(record).toMatchObject({ keyGeneration: 1, lostKeyGenerations: [0] });
+        } else {
+          expect(keys).toHaveLength(1);
+          expect(record?.lostKeyGenerations).toBeUndefined();
+        }
+        expect(emu.proxy.calls.count({ outcome: 'refused' })).toBe(0);
+      });
+    }
+
+    it('keeps the key id through a transient CreateUsagePlanKey failure and completes on the repeat', async () => {
+      emu.proxy.setFaults({ seed: 1, rates: { error503: 1 }, operations: ['CreateUsagePlanKey'] });
+      expect(await codeOf(service.subscribe(request()))).toBe('AWS_ERROR');
+      const pending = await world.repo.get('sub-1');
+      expect(pending).toMatchObject({ status: 'PENDING' });
+      expect(pending?.apiKeyId).toBeDefined();
+      expect(pending?.leaseOwner).toBeUndefined();
+      emu.proxy.setFaults(undefined);
+      const result = await service.subscribe(request());
+      expect(result.apiKeyId).toBe(pending?.apiKeyId);
+      expect(await allKeys(world.raw)).toHaveLength(1);
+      await expectLedgerMatchesApiGateway(world);
+    });
+
+    it('retries throttled calls through the rate limiter and succeeds', async () => {
+      emu.proxy.setFaults({ seed: 7, rates: { throttle429: 0.5 } });
+      const result = await service.subscribe(request());
+      expect(result.status).toBe('ACTIVE');
+      expect(emu.proxy.stats.faults.throttle429).toBeGreaterThan(0);
+      expect(await allKeys(world.raw)).toHaveLength(1);
+      await expectLedgerMatchesApiGateway(world);
+    });
+
+    it('deletes its key and marks the subscription FAILED when the key vanishes before it is attached', async () => {
+      const deleting = world.service({
+        hooks: {
+          afterStep: async (s, { apiKeyId }) => {
+            if (s === SubscribeStep.KEY_ID_RECORDED) {
+              await world.raw.send(new DeleteApiKeyCommand({ apiKey: apiKeyId! }));
+            }
+          },
+        },
+      });
+      expect(await codeOf(deleting.subscribe(request()))).toBe('NOT_FOUND');
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'FAILED' });
+      expect(emu.proxy.calls.countOf('DeleteApiKey')).toBe(1);
+      // A later repeat starts over and succeeds.
+      const result = await service.subscribe(request());
+      expect(result.status).toBe('ACTIVE');
+      expect(await allKeys(world.raw)).toHaveLength(1);
+      await expectLedgerMatchesApiGateway(world);
+    });
+  });
+
+  describe('unsubscribe', () => {
+    it('deletes the key in its account-region, and a second unsubscribe answers the same', async () => {
+      const sub = await service.subscribe(request());
+      const first = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(first.result).toEqual({ subscriptionId: 'sub-1', status: 'REVOKED' });
+      expect(first.events).toEqual([
+        {
+          event: 'subscription.revoked',
+          payload: { subscriptionId: 'sub-1', apiId: sub.apiId, planId: sub.planId, reason: 'UNSUBSCRIBED' },
+        },
+      ]);
+      expect(await allKeys(world.raw)).toHaveLength(0);
+      const second = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(second.result).toEqual(first.result);
+      expect(second.events).toEqual([]);
+      expect(emu.proxy.calls.countOf('DeleteApiKey')).toBe(1);
+      expect(await world.repo.get('sub-1')).toMatchObject({
+        status: 'REVOKED',
+        revokeReason: 'UNSUBSCRIBED',
+        keyDeleted: true,
+        apiKeyId: sub.apiKeyId,
+      });
+    });
+
+    it('counts a key already deleted in API Gateway as revoked', async () => {
+      const sub = await service.subscribe(request());
+      await world.raw.send(new DeleteApiKeyCommand({ apiKey: sub.apiKeyId }));
+      const out = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(out.result.status).toBe('REVOKED');
+      expect(emu.proxy.calls.list({ operation: 'DeleteApiKey' }).map((c) => c.status)).toEqual([404]);
+    });
+
+    it('finishes a deletion that failed, on the repeat', async () => {
+      await service.subscribe(request());
+      emu.proxy.setFaults({ seed: 3, rates: { error500: 1 }, operations: ['DeleteApiKey'] });
+      expect(await codeOf(service.unsubscribe({ subscriptionId: 'sub-1' }))).toBe('AWS_ERROR');
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: false });
+      expect(await allKeys(world.raw)).toHaveLength(1);
+      emu.proxy.setFaults(undefined);
+      const again = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(again.result.status).toBe('REVOKED');
+      expect(again.events).toEqual([]);
+      expect(await allKeys(world.raw)).toHaveLength(0);
+    });
+
+    it('rejects an unknown subscription as NOT_FOUND and a revoked one on subscribe as CONFLICT', async () => {
+      expect(await codeOf(service.unsubscribe({ subscriptionId: 'nope' }))).toBe('NOT_FOUND');
+      await service.subscribe(request());
+      await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(await codeOf(service.subscribe(request()))).toBe('CONFLICT');
+    });
+  });
+
+  describe('get', () => {
+    it('shows the record without any key value', async () => {
+      const sub = await service.subscribe(request());
+      const view = await service.get({ subscriptionId: 'sub-1' });
+      expect(view).toMatchObject({
+        subscriptionId: 'sub-1',
+        status: 'ACTIVE',
+        apiKeyId: sub.apiKeyId,
+        usagePlanId: sub.usagePlanId,
+        accountId: '123456789012',
+        region: 'us-east-1',
+        application: app,
+        keyMode: 'derived',
+        attempts: 1,
+        lostKeys: 0,
+      });
+      const text = JSON.stringify(view);
+      expect(text).not.toContain(sub.apiKey);
+      expect(text).not.toContain('requestHash');
+      expect(await codeOf(service.get({ subscriptionId: 'nope' }))).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('plan removal', () => {
+    it('revokes the subscriptions of the removed plan only and reports them', async () => {
+      const gold1 = await service.subscribe(request());
+      await service.subscribe(request({ subscriptionId: 'sub-2' }));
+      await service.subscribe(request({ subscriptionId: 'sub-3', planId: world.plans.silver }));
+      const usagePlanId = world.seeded.usagePlans.gold!.usagePlanId;
+      const out = await service.revokeForRemovedPlan({
+        accountId: '123456789012',
+        region: 'us-east-1',
+        usagePlanId,
+        apiId: world.apis.pets.id,
+        planId: world.plans.gold,
+      });
+      expect(out.result.subscriptionIds.sort()).toEqual(['sub-1', 'sub-2']);
+      expect(out.events.map((e) => e.payload)).toEqual(
+        expect.arrayContaining([
+          {
+            subscriptionId: 'sub-1',
+            apiId: world.apis.pets.id,
+            planId: world.plans.gold,
+            reason: 'PLAN_REMOVED',
+          },
+          {
+            subscriptionId: 'sub-2',
+            apiId: world.apis.pets.id,
+            planId: world.plans.gold,
+            reason: 'PLAN_REMOVED',
+          },
+        ]),
+      );
+      expect((await world.repo.get('sub-3'))?.status).toBe('ACTIVE');
+      // Discovery deletes nothing: the keys stay until an unsubscribe deletes them.
+      expect(await allKeys(world.raw)).toHaveLength(3);
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: false });
+      const again = await service.revokeForRemovedPlan({
+        accountId: '123456789012',
+        region: 'us-east-1',
+        usagePlanId,
+        apiId: world.apis.pets.id,
+        planId: world.plans.gold,
+      });
+      expect(again.events).toEqual([]);
+      const unsub = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      expect(unsub.events).toEqual([]);
+      const remaining = await world.raw.send(new GetApiKeysCommand({}));
+      expect(remaining.items?.map((k) => k.id)).not.toContain(gold1.apiKeyId);
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
+    });
+
+    it('makes an in-flight subscribe give up and delete its key when its plan is removed', async () => {
+      let revoked = false;
+      const racing = world.service({
+        hooks: {
+          afterStep: async (s) => {
+            if (s === SubscribeStep.KEY_ID_RECORDED && !revoked) {
+              revoked = true;
+              await service.revokeForRemovedPlan({
+                accountId: '123456789012',
+                region: 'us-east-1',
+                usagePlanId: world.seeded.usagePlans.gold!.usagePlanId,
+                apiId: world.apis.pets.id,
+                planId: world.plans.gold,
+              });
+            }
+          },
+        },
+      });
+      expect(await codeOf(racing.subscribe(request()))).toBe('CONFLICT');
+      expect(await allKeys(world.raw)).toHaveLength(0);
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
+    });
+  });
+});
