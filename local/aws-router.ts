@@ -1,0 +1,86 @@
+/**
+ * The local runtime's single AWS endpoint. The handler modules build every client from one
+ * `AWS_ENDPOINT_URL` (as on Lambda, where each service has its own regional endpoint); locally the
+ * services live in different places, so this loopback HTTP server routes each signed request by the
+ * service of its SigV4 credential scope:
+ * - `lambda` → the local Lambda Invoke endpoint (relay-command invoking discovery/subscriptions,
+ *   relay-connection invoking itself for the `hello`);
+ * - everything else (API Gateway, DynamoDB, Secrets Manager, STS) → the fidelity proxy in front of moto.
+ *
+ * Bodies are streamed through untouched, so signatures stay valid.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { parseCredentialScope } from '../emulator/operations.js';
+import { listen } from './ports.js';
+
+export interface AwsRouterOptions {
+  /** Where non-Lambda requests go (the fidelity proxy). */
+  readonly aws: string;
+  /** Where Lambda requests go (the local Lambda Invoke endpoint). */
+  readonly lambda: string;
+  /** Port to listen on (127.0.0.1); a free one by default. */
+  readonly port?: number;
+}
+
+export interface AwsRouter {
+  /** `http://127.0.0.1:<port>`: the `AWS_ENDPOINT_URL` of the handler modules. */
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+/** The service a request is signed for (`unsigned` when it carries no SigV4 scope). */
+export function signedService(request: Pick<IncomingMessage, 'headers'>): string {
+  const authorization = request.headers.authorization;
+  return (
+    parseCredentialScope(Array.isArray(authorization) ? authorization[0] : authorization)?.service ??
+    'unsigned'
+  );
+}
+
+function forward(target: URL, request: IncomingMessage, response: ServerResponse): void {
+  const upstream = httpRequest(
+    {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: request.method,
+      path: request.url,
+      headers: { ...request.headers, host: target.host },
+    },
+    (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      answer.pipe(response);
+    },
+  );
+  upstream.on('error', (error) => {
+    if (!response.headersSent) {
+      const body = JSON.stringify({
+        message: `local AWS router: ${target.origin} unreachable (${error.message})`,
+      });
+      response.writeHead(502, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      response.end(body);
+    } else response.destroy(error);
+  });
+  request.pipe(upstream);
+}
+
+/** Starts the router on 127.0.0.1. */
+export async function startAwsRouter(options: AwsRouterOptions): Promise<AwsRouter> {
+  const aws = new URL(options.aws);
+  const lambda = new URL(options.lambda);
+  const server = createServer((request, response) => {
+    forward(signedService(request) === 'lambda' ? lambda : aws, request, response);
+  });
+  const port = await listen(server, options.port ?? 0, '127.0.0.1', 'local AWS router');
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
