@@ -8,6 +8,7 @@
 
 import {
   AwsClientFactory,
+  asFederationError,
   createLogger,
   createSubscriptionsWiring,
   type Logger,
@@ -98,7 +99,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
         }
       }
     } catch (error) {
-      const typed = toFederationError(error, 'subscriptions');
+      const typed = asFederationError(error, 'subscriptions');
       deps.metrics?.addMetric('SubscriptionErrors', MetricUnit.Count, 1);
       deps.logger?.warn('request failed', { error: typed.toJSON() });
       throw toInvokeError(typed, 'subscriptions');

@@ -6,10 +6,21 @@ import { ErrorCode, FederationError, toFederationError } from '../errors.js';
  * `"<CODE>: <message>"`. Unknown errors become `INTERNAL` without their message.
  */
 export function toInvokeError(error: unknown, context: string): Error {
-  const typed = toFederationError(error, context);
+  const typed = asFederationError(error, context);
   const thrown = new Error(`${typed.code}: ${typed.message}`);
   thrown.name = typed.name === 'Error' ? 'FederationError' : typed.name;
   return thrown;
+}
+
+/**
+ * The typed error for a caller: FederationErrors as they are, AWS SDK errors (they carry `$metadata`)
+ * through `toFederationError`, anything else (a bug) as INTERNAL without its message.
+ */
+export function asFederationError(error: unknown, context: string): FederationError {
+  if (error instanceof FederationError) return error;
+  if (typeof error === 'object' && error !== null && '$metadata' in error)
+    return toFederationError(error, context);
+  return new FederationError(ErrorCode.INTERNAL, `${context}: internal error`, { cause: error });
 }
 
 const CODES = new Set<string>(Object.values(ErrorCode));
