@@ -8,7 +8,7 @@ import { Outbox } from '../ledger/outbox.js';
 import { RunRepository } from '../ledger/runs.js';
 import type { LedgerTable } from '../ledger/table.js';
 import type { Logger } from '../logger.js';
-import { LambdaInvoker } from './invoke.js';
+import { type FunctionInvoker, LambdaInvoker } from './invoke.js';
 import { ConnectionPublisher, type DefinitionLoader } from './publisher.js';
 import { RelayService } from './service.js';
 
@@ -20,6 +20,8 @@ export interface RelayWiringOptions {
   readonly loadDefinition?: DefinitionLoader;
   /** The last discovery run summary, for `ping`. Default: the ledger's RunRepository. */
   readonly latestRun?: () => Promise<unknown | undefined>;
+  /** How other functions are invoked. Default: the Lambda API through `clients.lambda()`. */
+  readonly invoker?: FunctionInvoker;
 }
 
 export interface RelayWiring {
@@ -59,7 +61,7 @@ export function createRelayWiring(options: RelayWiringOptions): RelayWiring {
     connections,
     outbox,
     catalog,
-    invoker: new LambdaInvoker(clients.lambda()),
+    invoker: options.invoker ?? new LambdaInvoker(clients.lambda()),
     agent: {
       agentId: config.agent.agentId,
       version: config.runtime.version,
