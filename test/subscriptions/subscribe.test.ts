@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { DeleteApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   FederationError,
@@ -12,6 +14,7 @@ import {
   buildWorld,
   keysOnPlan,
   ledgerDump,
+  SECRET_NAME,
   sleep,
   type World,
 } from './support.js';
@@ -130,6 +133,22 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
     expect(answers[0]).toMatchObject({ status: 'ACTIVE', apiKeyId: keys[0]!.id, apiKey: keys[0]!.value });
   });
 
+  it('re-derives the same value after the secret is rotated, and uses the new version for new subscriptions', async () => {
+    const rotating = world.service({ secretTtlMs: 0 });
+    const before = await rotating.subscribe(request());
+    const secrets = new SecretsManagerClient(emu.clientConfig({ via: 'moto' }));
+    await secrets.send(
+      new PutSecretValueCommand({ SecretId: SECRET_NAME, SecretString: randomBytes(48).toString('hex') }),
+    );
+    expect(await rotating.subscribe(request())).toEqual(before);
+    const after = await rotating.subscribe(request({ subscriptionId: 'sub-2' }));
+    const records = [await world.repo.get('sub-1'), await world.repo.get('sub-2')];
+    expect(records[0]?.secretVersionId).not.toBe(records[1]?.secretVersionId);
+    const values = new Map((await allKeys(world.raw)).map((k) => [k.id, k.value]));
+    expect(values.get(before.apiKeyId)).toBe(before.apiKey);
+    expect(values.get(after.apiKeyId)).toBe(after.apiKey);
+  });
+
   it('rejects a repeat with another plan or application as CONFLICT, with no API Gateway write', async () => {
     await service.subscribe(request());
     emu.proxy.resetCalls();
@@ -196,11 +215,11 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
             },
           },
         });
-        await expect(crashing.subscribe(request(), { leaseMs: 300 })).rejects.toThrow(`crash after ${step}`);
+        await expect(crashing.subscribe(request(), { leaseMs: 1500 })).rejects.toThrow(`crash after ${step}`);
         expect((await world.repo.get('sub-1'))?.status).toBe('PENDING');
         // While the crashed attempt's lease runs, a repeat is told to come back.
         expect(await codeOf(service.subscribe(request(), { waitMs: 0 }))).toBe('BUSY');
-        await sleep(350);
+        await sleep(1600);
         const result = await service.subscribe(request());
         expect(result.status).toBe('ACTIVE');
         expect(await service.subscribe(request())).toEqual(result);

@@ -63,7 +63,8 @@ export interface World {
   readonly keys: SecretKeyMaterialProvider;
   /** Unrestricted API Gateway client straight to moto, for assertions. */
   readonly raw: APIGatewayClient;
-  service(options?: { hooks?: SubscriptionHooks }): SubscriptionService;
+  /** A service like the function's; `secretTtlMs` gives it its own secret cache. */
+  service(options?: { hooks?: SubscriptionHooks; secretTtlMs?: number }): SubscriptionService;
 }
 
 function catalogEntry(
@@ -161,7 +162,13 @@ export async function buildWorld(emu: Emulator): Promise<World> {
         subscriptions: repo,
         apiGateway: (target) => factory.apiGateway(target),
         sources: [{ name: 'default' }],
-        keys,
+        keys:
+          options.secretTtlMs === undefined
+            ? keys
+            : new SecretKeyMaterialProvider(
+                new SecretCache(factory.secretsManager(), { ttlMs: options.secretTtlMs }),
+                SECRET_NAME,
+              ),
         limiters,
         retry: { baseDelayMs: 5, maxDelayMs: 50 },
         hooks: options.hooks,
