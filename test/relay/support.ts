@@ -11,6 +11,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import WebSocket from 'ws';
 import { type SeedResult, seed } from '../../emulator/seeder.js';
+import { createDiscoveryHandler } from '../../functions/discovery/handler.js';
 import { createRelayAuthorizerHandler } from '../../functions/relay-authorizer/handler.js';
 import { createRelayCommandHandler } from '../../functions/relay-command/handler.js';
 import { createRelayConnectionHandler } from '../../functions/relay-connection/handler.js';
@@ -33,7 +34,6 @@ import {
   SubscriptionRepository,
   secretLoader,
   TokenVerifier,
-  toFederationError,
 } from '../../layers/federation-core/src/index.js';
 import { type LambdaEndpoint, startLambdaEndpoint } from '../../local/lambda-endpoint.js';
 import { startWebSocketApi, type WebSocketApi } from '../../local/websocket-api.js';
@@ -190,32 +190,12 @@ export async function startRelayWorld(emu: Emulator): Promise<RelayWorld> {
       retry: { baseDelayMs: 5, maxDelayMs: 20, maxAttempts: 4 },
     },
   );
-  // The discovery function's relay contract: run, publish the run's events, then reply to `replyTo`.
+  // The real discovery handler (run, publish the run's events, reply to `replyTo`), behind a gate.
+  const discoveryHandler = createDiscoveryHandler({ engine, publisher: wiredRelay.publisher });
   const discovery = async (event: RelayDiscoveryRequest) => {
     discoveryCalls++;
     if (gate) await gate;
-    try {
-      const { summary, events } = await engine.run(event.sources ? { sources: event.sources } : {});
-      await wiredRelay.publisher.publishEvents(events);
-      if (event.replyTo) {
-        await wiredRelay.publisher.reply(event.replyTo.connectionId, {
-          commandId: event.replyTo.commandId,
-          status: 'SUCCEEDED',
-          payload: summary,
-        });
-      }
-      return summary;
-    } catch (error) {
-      const typed = toFederationError(error, 'discovery');
-      if (event.replyTo) {
-        await wiredRelay.publisher.reply(event.replyTo.connectionId, {
-          commandId: event.replyTo.commandId,
-          status: 'FAILED',
-          error: { code: typed.code, message: typed.message },
-        });
-      }
-      throw typed;
-    }
+    return discoveryHandler(event);
   };
 
   return {
