@@ -1,0 +1,119 @@
+/**
+ * One discovery run in a process of its own, so its peak RSS is discovery's (and nothing else's).
+ * Bundled by `bench/run.ts` with esbuild and run with plain `node`: `node discovery-child.cjs <args.json>`.
+ * API Gateway and STS go through the fidelity proxy; the ledger goes straight to moto with a middleware
+ * that estimates the DynamoDB request units of every call. Writes its result as JSON to `resultFile`.
+ */
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  type AgentConfigInput,
+  AwsClientFactory,
+  CatalogRepository,
+  DefinitionStore,
+  DiscoveryEngine,
+  type DiscoverySummary,
+  LeaseRepository,
+  Outbox,
+  parseAgentConfig,
+  RunRepository,
+  SubscriptionRepository,
+} from '../layers/federation-core/src/index.js';
+import { type CapacityTally, emptyTally, recordCapacity } from './lib/capacity.js';
+
+export interface DiscoveryChildArgs {
+  readonly proxyEndpoint: string;
+  readonly motoEndpoint: string;
+  readonly region: string;
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  readonly config: AgentConfigInput;
+  readonly full?: boolean;
+  /** Where to write the run's outbox events (JSON array), when wanted. */
+  readonly eventsFile?: string;
+  readonly resultFile: string;
+}
+
+export interface DiscoveryChildResult {
+  readonly summary: DiscoverySummary;
+  /** Events the run appended (discovery.completed included). */
+  readonly events: number;
+  /** Wall time of `engine.run()`, ms. */
+  readonly runMs: number;
+  /** Peak resident set size of this process, KiB (`process.resourceUsage().maxRSS`). */
+  readonly maxRssKiB: number;
+  readonly capacity: CapacityTally;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as DiscoveryChildArgs;
+  const agent = parseAgentConfig(args.config);
+  const clients = new AwsClientFactory({
+    region: args.region,
+    endpoint: args.proxyEndpoint,
+    credentials: args.credentials,
+  });
+  const capacity = emptyTally();
+  const dynamo = new DynamoDBClient({
+    region: args.region,
+    endpoint: args.motoEndpoint,
+    credentials: args.credentials,
+  });
+  dynamo.middlewareStack.add(
+    (next, context) => async (call) => {
+      const result = await next(call);
+      recordCapacity(
+        capacity,
+        context.commandName ?? 'unknown',
+        call.input as Record<string, unknown>,
+        result.output as unknown as Record<string, unknown>,
+      );
+      return result;
+    },
+    { step: 'initialize', name: 'benchCapacity', priority: 'low' },
+  );
+  const table = {
+    client: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: agent.tableName,
+  };
+  const engine = new DiscoveryEngine(
+    {
+      apiGateway: (target) => clients.apiGateway(target),
+      callerAccountId: async () =>
+        (await clients.sts().send(new GetCallerIdentityCommand({}))).Account as string,
+      catalog: new CatalogRepository(table),
+      outbox: new Outbox(table, { retentionDays: agent.outboxRetentionDays }),
+      definitions: new DefinitionStore(table),
+      runs: new RunRepository(table),
+      leases: new LeaseRepository(table),
+      subscriptions: new SubscriptionRepository(table),
+    },
+    {
+      sources: agent.sources,
+      acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
+      labels: agent.labels,
+      rateLimit: agent.rateLimit,
+      concurrency: agent.concurrency,
+      defaultRegion: args.region,
+    },
+  );
+  const t0 = performance.now();
+  const result = await engine.run({ full: args.full ?? false });
+  const runMs = performance.now() - t0;
+  if (args.eventsFile) writeFileSync(args.eventsFile, JSON.stringify(result.events));
+  const out: DiscoveryChildResult = {
+    summary: result.summary,
+    events: result.events.length,
+    runMs,
+    maxRssKiB: process.resourceUsage().maxRSS,
+    capacity,
+  };
+  writeFileSync(args.resultFile, JSON.stringify(out));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
