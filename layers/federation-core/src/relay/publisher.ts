@@ -30,7 +30,7 @@ export interface PublishReport {
 
 export interface ConnectionPublisherOptions {
   readonly client: ApiGatewayManagementApiClient;
-  readonly connections: ConnectionRepository;
+  readonly connections: Pick<ConnectionRepository, 'list' | 'delete'>;
   /** Loads the document of an `api.upserted` event's definition (the outbox stores only the reference). */
   readonly loadDefinition?: DefinitionLoader;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;

@@ -20,6 +20,9 @@ import {
 } from './protocol.js';
 import type { ConnectionPublisher } from './publisher.js';
 
+/** Catalog entries whose definitions are loaded at once while building a snapshot. */
+const SNAPSHOT_RENDER_CONCURRENCY = 8;
+
 /** What the agent says about itself in `hello` and `ping`. */
 export interface AgentInfo {
   readonly agentId: string;
@@ -158,10 +161,17 @@ export class RelayService {
     let sent = 0;
     if (snapshot) {
       seq = latest;
-      for (const api of await this.deps.catalog.listAll()) {
-        const message = await publisher.render({ event: EventType.API_UPSERTED, payload: api });
-        await this.mustPost(connectionId, message);
-        sent++;
+      const apis = await this.deps.catalog.listAll();
+      // Documents load a few at a time; posts stay in catalog order.
+      for (let i = 0; i < apis.length; i += SNAPSHOT_RENDER_CONCURRENCY) {
+        const batch = apis.slice(i, i + SNAPSHOT_RENDER_CONCURRENCY);
+        const messages = await Promise.all(
+          batch.map((api) => publisher.render({ event: EventType.API_UPSERTED, payload: api })),
+        );
+        for (const message of messages) {
+          await this.mustPost(connectionId, message);
+          sent++;
+        }
       }
     } else if (since !== undefined && since < latest) {
       const pageSize = this.deps.replayPageSize ?? 500;
