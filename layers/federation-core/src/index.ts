@@ -11,6 +11,7 @@ export * from './discovery/identity.js';
 export * from './discovery/pool.js';
 export * from './discovery/reader.js';
 export * from './discovery/summary.js';
+export * from './discovery/wiring.js';
 export * from './errors.js';
 export * from './ledger/catalog.js';
 export * from './ledger/connections.js';

@@ -80,6 +80,8 @@ export interface DiscoveryRunRequest {
   /** Re-export every definition, even of stages whose deployment did not change. */
   readonly full?: boolean;
   readonly runId?: string;
+  /** Lease duration for this run (the handler passes its remaining time); default `settings.leaseTtlMs`. */
+  readonly leaseTtlMs?: number;
 }
 
 export interface DiscoveryResult {
@@ -165,7 +167,7 @@ export class DiscoveryEngine {
 
     const units: Unit[] = sources.flatMap((source) => source.regions.map((region) => ({ source, region })));
     const outcomes = await mapPool(units, this.settings.concurrency, (unit) =>
-      this.discoverUnit(unit, runId, full, callerAccountId),
+      this.discoverUnit(unit, runId, full, callerAccountId, request.leaseTtlMs),
     );
 
     if (outcomes.length > 0 && outcomes.every((o) => o.summary.status === Status.BUSY)) {
@@ -223,6 +225,7 @@ export class DiscoveryEngine {
     runId: string,
     full: boolean,
     callerAccountId: () => Promise<string>,
+    leaseTtlMs: number | undefined,
   ): Promise<UnitOutcome> {
     const t0 = performance.now();
     const { source, region } = unit;
@@ -274,7 +277,7 @@ export class DiscoveryEngine {
     }
 
     const leaseName = discoveryLeaseName(accountId, region);
-    const leaseTtl = this.settings.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    const leaseTtl = leaseTtlMs ?? this.settings.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     const lease = await this.deps.leases.acquire(leaseName, runId, leaseTtl);
     if (!lease) {
       this.deps.logger?.info('account-region busy: another run holds its lease', { accountId, region });
@@ -286,17 +289,11 @@ export class DiscoveryEngine {
       this.settings.retry,
     );
     try {
-      return await this.discoverWithLease(
-        unit,
-        accountId,
-        full,
-        reader,
-        counts,
-        fail,
-        finish,
-        leaseName,
-        runId,
-      );
+      return await this.discoverWithLease(unit, accountId, full, reader, counts, fail, finish, {
+        name: leaseName,
+        owner: runId,
+        ttlMs: leaseTtl,
+      });
     } finally {
       await this.deps.leases.release(leaseName, runId).catch((error) => fail(error, 'ReleaseLease'));
     }
@@ -310,8 +307,7 @@ export class DiscoveryEngine {
     counts: DiscoveryCounts,
     fail: (error: unknown, operation?: string) => void,
     finish: (status: AccountRegionStatus, reader?: ApiGatewayReader, events?: OutboxEvent[]) => UnitOutcome,
-    leaseName: string,
-    runId: string,
+    lease: { name: string; owner: string; ttlMs: number },
   ): Promise<UnitOutcome> {
     const { source, region } = unit;
     const settings = this.settings;
@@ -516,10 +512,8 @@ export class DiscoveryEngine {
 
     if (newEvents.length > 0) {
       // A run that lost its lease (ran past its TTL) must not publish what the new holder publishes.
-      if (
-        !(await this.deps.leases.renew(leaseName, runId, this.settings.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS))
-      ) {
-        fail(new BusyError(`lease ${leaseName} lost before publishing`), 'RenewLease');
+      if (!(await this.deps.leases.renew(lease.name, lease.owner, lease.ttlMs))) {
+        fail(new BusyError(`lease ${lease.name} lost before publishing`), 'RenewLease');
         return finish(Status.BUSY, reader);
       }
     }
