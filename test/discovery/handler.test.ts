@@ -7,6 +7,7 @@ import { demoSeed, seed } from '../../emulator/seeder.js';
 import {
   createDiscoveryHandler,
   DISCOVERY_METRICS,
+  type DiscoveryHandlerDeps,
   parseDiscoveryEvent,
 } from '../../functions/discovery/handler.js';
 import {

@@ -60,7 +60,7 @@ describe('ledger: definitions, runs, leases', () => {
       const part = await table.client.send(
         new GetCommand({ TableName: table.tableName, Key: keys.definitionPart(stored.sha256, 1) }),
       );
-      expect((part.Item?.data as Uint8Array).length).toBeLessThanOrEqual(DEFINITION_PART_BYTES);
+      expect((part.Item!.data as Uint8Array).length).toBeLessThanOrEqual(DEFINITION_PART_BYTES);
       const back = await store.get(stored.sha256);
       expect(back).toBeDefined();
       expect(Buffer.compare(Buffer.from(back!), Buffer.from(bytes))).toBe(0);
