@@ -100,7 +100,15 @@ export function formatCatalog(apis: readonly FederatedApi[]): string {
   if (apis.length === 0) return '  (no federated APIs yet: discovery found none, or it has not run)\n';
   const rows = [...apis]
     .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version))
-    .map((api) => [api.name, api.version, api.plans.map(formatThrottle).join(', ') || '-', api.id]);
+    .map((api) => [
+      api.name,
+      api.version,
+      [...api.plans]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map(formatThrottle)
+        .join(', ') || '-',
+      api.id,
+    ]);
   const header = ['API', 'STAGE', 'PLANS', 'ID'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
@@ -141,8 +149,8 @@ export function formatCommands(
     'Control plane (the reference client, in another terminal):',
     `  npx apigw-fed connect ${connection}`,
     `  npx apigw-fed apis ${connection}`,
-    `  npx apigw-fed subscribe ${connection} --api ${apiId} --plan ${planId} --app app-1`,
-    `  npx apigw-fed unsubscribe ${connection} --subscription <subscription id printed by subscribe>`,
+    `  npx apigw-fed subscribe ${connection} \\\n      --api ${apiId} --plan ${planId} --app-id app-1 --app-name 'Demo app' --subscription-id sub-demo-1`,
+    `  npx apigw-fed unsubscribe ${connection} --subscription-id sub-demo-1`,
     '',
     `Operator (AWS CLI v2; dummy credentials are fine: export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing):`,
     `  ${invoke(subscribePayload)}`,
