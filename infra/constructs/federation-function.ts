@@ -7,6 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { SHARED_PACKAGES } from '../../layers/federation-core/build.js';
 
 /** Root of the repository (holds `functions/`, `package-lock.json`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,13 +30,19 @@ export function handlerEntry(name: FunctionName): string {
 /** CloudWatch namespace of the functions' EMF metrics (set as `POWERTOOLS_METRICS_NAMESPACE`). */
 export const METRICS_NAMESPACE = 'ApigwFederation';
 
-/** `POWERTOOLS_SERVICE_NAME` of a function; also the `service` dimension of its EMF metrics. */
+/**
+ * `POWERTOOLS_SERVICE_NAME` of a function: its name, the `service` dimension of its EMF metrics (the
+ * handlers also pass it to Powertools explicitly).
+ */
 export function serviceName(name: FunctionName): string {
-  return `apigw-federation-${name}`;
+  return name;
 }
 
-/** Modules the functions never bundle: the SDK comes with the runtime, the core with the layer. */
-export const EXTERNAL_MODULES = ['@aws-sdk/*', '@apigw-federation/core'];
+/**
+ * Modules the functions never bundle: the SDK comes with the runtime, the core and the shared packages
+ * (zod) with the layer.
+ */
+export const EXTERNAL_MODULES = ['@aws-sdk/*', '@apigw-federation/core', ...SHARED_PACKAGES];
 
 export interface FederationFunctionProps {
   /** Which handler (`functions/<name>/handler.ts`). */

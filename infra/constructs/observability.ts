@@ -23,9 +23,9 @@ export const FEDERATION_METRICS = {
     apisRemoved: 'ApisRemoved',
   },
   subscriptions: {
-    created: 'SubscriptionsCreated',
-    revoked: 'SubscriptionsRevoked',
-    failed: 'SubscriptionsFailed',
+    created: 'Subscribed',
+    revoked: 'Unsubscribed',
+    failed: 'SubscriptionErrors',
   },
 } as const;
 

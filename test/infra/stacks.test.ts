@@ -272,7 +272,7 @@ describe('FederationStack: functions', () => {
       expect(config).toMatchObject({ ...sourcesConfig });
       expect(vars.FED_AGENT_ID).toBe('agent-1');
       expect(vars.FED_VERSION).toBe('9.9.9-test');
-      expect(vars.POWERTOOLS_SERVICE_NAME).toBe(`apigw-federation-${name}`);
+      expect(vars.POWERTOOLS_SERVICE_NAME).toBe(name);
       expect(vars.POWERTOOLS_METRICS_NAMESPACE).toBe('ApigwFederation');
       expect(JSON.stringify(vars.FED_TABLE_NAME)).toContain('Fn::ImportValue');
       expect(JSON.stringify(vars.FED_RELAY_TOKEN_SECRET)).toContain('SecretsRelayToken');
@@ -399,7 +399,7 @@ describe('FederationStack: observability', () => {
       expect(byMetric(name)).toHaveLength(1);
       expect(byMetric(name)[0]!.Properties).toMatchObject({
         Namespace: 'ApigwFederation',
-        Dimensions: [{ Name: 'service', Value: 'apigw-federation-discovery' }],
+        Dimensions: [{ Name: 'service', Value: 'discovery' }],
       });
     }
   });
@@ -414,9 +414,9 @@ describe('FederationStack: observability', () => {
       'ApiCalls',
       'Throttles',
       'Errors',
-      'SubscriptionsCreated',
-      'SubscriptionsRevoked',
-      'SubscriptionsFailed',
+      'Subscribed',
+      'Unsubscribed',
+      'SubscriptionErrors',
     ]) {
       expect(body).toContain(`\\"${metric}\\"`);
     }

@@ -63,13 +63,13 @@ export function resourcesOf(template: Template): Resources {
   return template.toJSON().Resources as Resources;
 }
 
-/** Logical id of the execution role of the function whose `POWERTOOLS_SERVICE_NAME` is `apigw-federation-<name>`. */
+/** Logical id of the execution role of the function whose `POWERTOOLS_SERVICE_NAME` is `<name>`. */
 export function roleOf(template: Template, functionName: string): string {
   for (const resource of Object.values(resourcesOf(template))) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
     const env = (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
       ?.Variables;
-    if (env?.POWERTOOLS_SERVICE_NAME === `apigw-federation-${functionName}`) {
+    if (env?.POWERTOOLS_SERVICE_NAME === functionName) {
       const role = resource.Properties?.Role as { 'Fn::GetAtt': [string, string] };
       return role['Fn::GetAtt'][0];
     }
@@ -83,7 +83,7 @@ export function functionOf(template: Template, functionName: string): string {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
     const env = (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
       ?.Variables;
-    if (env?.POWERTOOLS_SERVICE_NAME === `apigw-federation-${functionName}`) return id;
+    if (env?.POWERTOOLS_SERVICE_NAME === functionName) return id;
   }
   throw new Error(`no function ${functionName} in template`);
 }
