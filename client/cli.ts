@@ -124,8 +124,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   if (streaming || command === 'discover') {
     client.on('event', (event: EventMessage) => print(event, describeEvent(event)));
   }
+  let stopping = false;
   if (streaming) {
-    client.on('close', ({ code }: { code: number }) => io.stderr(`disconnected (${code})`));
+    client.on('close', ({ code }: { code: number }) => {
+      if (!stopping) io.stderr(`disconnected (${code})`);
+    });
     client.on('reconnecting', ({ delayMs }: { delayMs: number }) =>
       io.stderr(`reconnecting in ${delayMs} ms`),
     );
@@ -142,6 +145,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       case 'connect':
         io.stderr(`connected to ${url}; Ctrl-C to stop`);
         await (io.untilStopped ?? defaultIo().untilStopped)?.();
+        stopping = true;
         return 0;
       case 'apis':
         printCatalog([...client.catalog.values()], json, io);
@@ -178,7 +182,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
           (p) => formatFields(p),
         );
       case 'ping':
-        return report(await client.request({ action: 'ping' }), json, io, (p) => formatFields(p));
+        return report(await client.request({ action: 'ping' }), json, io, (p) => {
+          const { lastRun, ...rest } = (p ?? {}) as Record<string, unknown>;
+          const run = lastRun as { finishedAt?: string } | null | undefined;
+          return `${formatFields(rest)}\nlastRun: ${run ? `${run.finishedAt ?? ''} ${summary(run)}`.trim() : 'none yet'}`;
+        });
       default:
         return 2;
     }

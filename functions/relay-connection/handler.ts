@@ -54,8 +54,11 @@ export function createRelayConnectionHandler(deps: RelayConnectionDeps) {
   return async (event: ConnectionEvent | HelloRequest, context: Context): Promise<{ statusCode: number }> => {
     if (isHelloRequest(event)) {
       const outcome = await deps.sendHello(event.connectionId);
-      if (outcome !== 'sent')
-        deps.logger?.warn('hello not delivered', { connectionId: event.connectionId, outcome });
+      // Gone: the client left before its hello could be posted (short-lived CLI commands do).
+      if (outcome === 'gone')
+        deps.logger?.info('hello not delivered: connection gone', { connectionId: event.connectionId });
+      else if (outcome === 'failed')
+        deps.logger?.warn('hello not delivered', { connectionId: event.connectionId });
       return { statusCode: 200 };
     }
     const requestContext = (event as ConnectionEvent).requestContext;
