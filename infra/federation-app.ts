@@ -20,6 +20,8 @@ export interface FederationAppSettings {
   /** @default 'live' */
   readonly relayStageName?: string;
   readonly alarmTopicArn?: string;
+  /** See `FederationStackProps.apiGatewayCloudWatchRole`. @default false */
+  readonly apiGatewayCloudWatchRole?: boolean;
   /** When set, also synthesizes the member-account stack (deployed in another account). */
   readonly member?: {
     readonly trustedRoleArns: readonly string[];
@@ -52,6 +54,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
     scopeApiGatewayRegions: settings.scopeApiGatewayRegions,
     relayStageName: settings.relayStageName,
     alarmTopicArn: settings.alarmTopicArn,
+    apiGatewayCloudWatchRole: settings.apiGatewayCloudWatchRole,
   });
   federation.addStackDependency(stateful);
   const member = settings.member

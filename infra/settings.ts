@@ -9,6 +9,7 @@ export const CONTEXT_KEYS = [
   'scopeApiGatewayRegions',
   'relayStageName',
   'alarmTopicArn',
+  'apiGatewayCloudWatchRole',
   'stackPrefix',
   'memberTrustedRoleArns',
   'memberRoleName',
@@ -135,6 +136,7 @@ export function resolveAppSettings(input: SettingsInput): FederationAppSettings 
       'a stack name',
     ),
     scopeApiGatewayRegions: optionalBoolean('scopeApiGatewayRegions', context.scopeApiGatewayRegions),
+    apiGatewayCloudWatchRole: optionalBoolean('apiGatewayCloudWatchRole', context.apiGatewayCloudWatchRole),
     relayStageName: optionalString(
       'relayStageName',
       context.relayStageName,

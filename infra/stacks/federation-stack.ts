@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
+import { ApiGatewayAccountLogging } from '../constructs/api-gateway-account-logging.js';
 import { CoreLayer } from '../constructs/core-layer.js';
 import { Discovery } from '../constructs/discovery.js';
 import { Observability } from '../constructs/observability.js';
@@ -25,6 +26,11 @@ export interface FederationStackProps extends StackProps {
   readonly relayStageName?: string;
   /** SNS topic the alarms notify. @default - alarms without actions */
   readonly alarmTopicArn?: string;
+  /**
+   * Also set the account's API Gateway CloudWatch Logs role (needed once per account and region for the
+   * relay's access logs). @default false
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
 }
 
 /**
@@ -88,6 +94,10 @@ export class FederationStack extends Stack {
       environment,
       stageName: props.relayStageName,
     });
+    if (props.apiGatewayCloudWatchRole) {
+      const logging = new ApiGatewayAccountLogging(this, 'ApiGatewayAccountLogging');
+      this.relay.stage.node.addDependency(logging.account);
+    }
     const functions = [
       this.discovery.handler,
       this.subscriptions.handler,

@@ -270,7 +270,16 @@ beforeAll(async () => {
   const started = performance.now();
   const cdk = spawnSync(
     join(REPO_ROOT, 'node_modules', '.bin', 'cdk'),
-    ['synth', '--quiet', '--output', out, '--context', `memberTrustedRoleArns=${TRUSTED}`],
+    [
+      'synth',
+      '--quiet',
+      '--output',
+      out,
+      '--context',
+      `memberTrustedRoleArns=${TRUSTED}`,
+      '--context',
+      'apiGatewayCloudWatchRole=true',
+    ],
     {
       cwd: REPO_ROOT,
       encoding: 'utf8',

@@ -23,6 +23,7 @@ beforeAll(() => {
     { sources: [{ name: 'member', roleArn: 'arn:aws:iam::444455556666:role/m', regions: ['eu-west-1'] }] },
     {
       scopeApiGatewayRegions: true,
+      apiGatewayCloudWatchRole: true,
       alarmTopicArn: 'arn:aws:sns:eu-west-1:111122223333:ops',
       member: { trustedRoleArns: ['arn:aws:iam::111122223333:role/agent-discovery'] },
     },
@@ -92,6 +93,7 @@ describe('cdk-nag AwsSolutions', () => {
         },
         {
           scopeApiGatewayRegions: true,
+          apiGatewayCloudWatchRole: true,
           alarmTopicArn: 'arn:aws:sns:eu-west-1:111122223333:ops',
           member: { trustedRoleArns: ['arn:aws:iam::111122223333:role/agent-discovery'] },
           nag: false,
@@ -183,6 +185,18 @@ describe('app composition', () => {
   it('synthesizes the member-account stack only when trusted role ARNs are given', () => {
     expect(base.stacks.member).toBeUndefined();
     expect(full.stacks.member).toBeInstanceOf(Stack);
+  });
+
+  it('sets the API Gateway account logging role only when asked, before the relay stage', () => {
+    expect(base.federation.findResources('AWS::ApiGateway::Account')).toEqual({});
+    const [accountId] = Object.keys(full.federation.findResources('AWS::ApiGateway::Account'));
+    expect(accountId).toBeDefined();
+    const [stage] = Object.values(full.federation.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stage!.DependsOn).toContain(accountId);
+    expect(
+      resolveAppSettings({ context: { apiGatewayCloudWatchRole: 'true' }, version: '1' })
+        .apiGatewayCloudWatchRole,
+    ).toBe(true);
   });
 
   it('wires alarm actions to the configured SNS topic', () => {
