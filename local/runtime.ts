@@ -79,6 +79,8 @@ export interface LocalRuntimeOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Progress lines while starting ("starting moto", "seeding", ...). */
   readonly onProgress?: (message: string) => void;
+  /** The result of every scheduled discovery run (the discovery function's answer, its run summary). */
+  readonly onDiscovery?: (result: unknown) => void;
   /** Failures that no caller sees (scheduled discovery, `Event` invocations, handler errors). */
   readonly onError?: (what: string, error: unknown) => void;
 }
@@ -290,7 +292,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       emulatorEndpoint = givenEndpoint.replace(/\/$/, '');
       progress(`using the AWS emulator at ${emulatorEndpoint} (AWS_ENDPOINT_URL)`);
     } else {
-      progress('starting moto (AWS emulator)...');
+      progress(
+        'starting moto (AWS emulator; a first run may install it into .venv, which takes a minute)...',
+      );
       // startMoto's SIGINT/SIGTERM hook kills moto at once; the runtime stops it itself, after the
       // WebSocket API's $disconnect handlers have written to it. Drop the hook, keep the 'exit' safety net.
       const before = new Map(
@@ -403,6 +407,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         if (running || stopped) return;
         running = true;
         runDiscovery()
+          .then((result) => options.onDiscovery?.(result))
           .catch((error: unknown) => onError('scheduled discovery', error))
           .finally(() => {
             running = false;

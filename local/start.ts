@@ -3,7 +3,7 @@
  * `runtime.ts`), prints the discovered APIs, the relay URL, the token and copy-paste commands, then
  * serves until Ctrl-C / SIGTERM.
  *
- * Exit codes: 0 stopped cleanly by a signal (or `--help`), 1 failed to start or crashed, 2 bad flags.
+ * Exit codes: 0 stopped cleanly by SIGINT/SIGTERM/SIGHUP (or `--help`), 1 failed to start, 2 bad flags.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -192,9 +192,12 @@ export async function main(
     io.out(`\n${signal} received: stopping...\n`);
     wake?.();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal went away.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, onSignal);
 
+  // The SDK's notice that versions published after January 2027 need Node 22 says nothing about this run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const started = Date.now();
   let runtime: LocalRuntime | undefined;
   try {
@@ -205,6 +208,14 @@ export async function main(
       ...(options.scheduleSeconds === undefined ? {} : { scheduleSeconds: options.scheduleSeconds }),
       seed: options.seed,
       onProgress: (message) => io.out(`  - ${message}\n`),
+      onDiscovery: (result) => {
+        const counts = (result as { counts?: { upserted?: number; removed?: number } } | null)?.counts;
+        if (counts && (counts.upserted || counts.removed)) {
+          io.out(
+            `[${new Date().toISOString().slice(11, 19)}] discovery: ${counts.upserted ?? 0} API(s) added or changed, ${counts.removed ?? 0} removed\n`,
+          );
+        }
+      },
       onError: (what, error) =>
         io.err(`[local] ${what} failed: ${error instanceof Error ? error.message : String(error)}\n`),
     });
@@ -244,8 +255,7 @@ export async function main(
     }
     return EXIT_FAILURE;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }
 
