@@ -109,6 +109,25 @@ export function documentedStatements(
   );
 }
 
+/**
+ * The policy document of one capability's API Gateway grant, as JSON: what the emulator's fidelity
+ * proxy enforces (`emu.proxy.setPolicy(apiGatewayPolicyJson('discovery'))`) so a test suite runs behind
+ * exactly the role's grant. The infra tests prove the synthesized roles carry exactly these statements.
+ */
+export function apiGatewayPolicyJson(
+  capability: ApiGatewayCapability,
+  options: DocumentedStatementOptions = {},
+): { Version: '2012-10-17'; Statement: { Effect: 'Allow'; Action: string[]; Resource: string[] }[] } {
+  return {
+    Version: '2012-10-17',
+    Statement: documentedStatementsJson(capability, options).map((s) => ({
+      Effect: s.Effect,
+      Action: [...s.Action],
+      Resource: [...s.Resource],
+    })),
+  };
+}
+
 /** The whole documented policy as a CDK policy document (member-account roles carry all of it). */
 export function documentedPolicyDocument(): iam.PolicyDocument {
   return iam.PolicyDocument.fromJson(JSON.parse(JSON.stringify(DOCUMENTED_POLICY)));

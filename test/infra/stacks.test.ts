@@ -5,7 +5,11 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, REPO_ROOT } from '../../infra/constructs/federation-function.js';
 import { RELAY_COMMAND_ROUTES } from '../../infra/constructs/relay.js';
-import { DOCUMENTED_POLICY, documentedStatementsJson } from '../../infra/iam/documented-policy.js';
+import {
+  apiGatewayPolicyJson,
+  DOCUMENTED_POLICY,
+  documentedStatementsJson,
+} from '../../infra/iam/documented-policy.js';
 import { LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
 import { createLedgerTable } from '../../layers/federation-core/src/ledger/table.js';
 import {
@@ -122,6 +126,15 @@ describe('IAM: the documented policy, split', () => {
       statementsOfRole(base.federation, roleOf(base.federation, 'subscriptions')),
     );
     expect(statements).toEqual([documented.Statement[1], documented.Statement[2]]);
+  });
+
+  it('exports per capability the policy document the emulator proxy enforces, equal to the role grants', () => {
+    for (const name of ['discovery', 'subscriptions'] as const) {
+      const synthesized = apiGatewayStatements(
+        statementsOfRole(base.federation, roleOf(base.federation, name)),
+      );
+      expect(apiGatewayPolicyJson(name).Statement).toEqual(synthesized);
+    }
   });
 
   it('gives the relay functions no apigateway permission', () => {
