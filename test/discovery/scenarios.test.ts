@@ -1,3 +1,4 @@
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PolicyDocument } from '../../emulator/proxy.js';
 import {
@@ -8,6 +9,7 @@ import {
   seed,
 } from '../../emulator/seeder.js';
 import {
+  DiscoveryEngine,
   type DiscoveryResult,
   EventType,
   type FederatedApi,
@@ -158,12 +160,13 @@ describe('discovery against the emulator', () => {
     expect(beta.plans[0]!.id).not.toBe(alpha.plans.find((p) => p.usagePlanId === silver)!.id);
 
     // definition: format detected from the document, stored by sha256, event carries the reference only
-    expect(alpha.definition?.format).toBe('swagger-2.0'); // moto answers oas30 with Swagger 2.0
+    // the proxy answers oas30 with OpenAPI 3.0.1, as API Gateway does (moto alone: Swagger 2.0, below)
+    expect(alpha.definition?.format).toBe('openapi-3.0');
     const doc = (await h.definitions.getDocument(alpha.definition!.sha256)) as {
-      swagger: string;
+      openapi: string;
       paths: object;
     };
-    expect(doc.swagger).toBe('2.0');
+    expect(doc.openapi).toMatch(/^3\.0/);
     expect(Object.keys(doc.paths)).toContain('/items');
     const upserted = eventsOf({ summary, events }, EventType.API_UPSERTED).map(
       (e) => e.payload as FederatedApi,
@@ -172,6 +175,29 @@ describe('discovery against the emulator', () => {
     expect(JSON.stringify(upserted)).not.toContain('"paths"');
 
     expect(await h.runs.latest()).toEqual(summary);
+  });
+
+  it('records the format the document has: Swagger 2.0 from moto itself', async () => {
+    const direct = new DiscoveryEngine(
+      {
+        ...h.deps,
+        apiGateway: (target) =>
+          new APIGatewayClient(emu.clientConfig({ via: 'moto', region: target.region })),
+      },
+      {
+        sources: [],
+        acceptApiWithoutUsagePlan: false,
+        labels: { include: [], exclude: [] },
+        rateLimit: { ratePerSecond: 50, burst: 50 },
+        concurrency: 1,
+        defaultRegion: emu.region,
+      },
+    );
+    await direct.run();
+    const alpha = await h.catalog.getApi(idOf('a', 'prod'));
+    expect(alpha?.definition?.format).toBe('swagger-2.0');
+    const doc = (await h.definitions.getDocument(alpha!.definition!.sha256)) as { swagger?: string };
+    expect(doc.swagger).toBe('2.0');
   });
 
   it('requests the export without integration or API Gateway extensions', async () => {
@@ -243,6 +269,7 @@ describe('discovery against the emulator', () => {
     expect(apiCalls(emu)).toEqual({ GetRestApis: 1, GetUsagePlans: 1, GetStages: 2, GetExport: 2 });
     expect(summary.full).toBe(true);
     expect(summary.counts.exported).toBe(2);
+    expect(summary.counts).toMatchObject({ upserted: 0, unchanged: 2 });
   });
 
   it('exports and upserts exactly the redeployed stage', async () => {
