@@ -79,6 +79,8 @@ export interface LocalRuntimeOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Progress lines while starting ("starting moto", "seeding", ...). */
   readonly onProgress?: (message: string) => void;
+  /** Aborts a start in progress (Ctrl-C while moto starts): what started is stopped and the start rejects. */
+  readonly signal?: AbortSignal;
   /** The result of every scheduled discovery run (the discovery function's answer, its run summary). */
   readonly onDiscovery?: (result: unknown) => void;
   /** Failures that no caller sees (scheduled discovery, `Event` invocations, handler errors). */
@@ -246,6 +248,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     return stopped;
   };
 
+  const checkpoint = (): void => {
+    if (options.signal?.aborted) throw new Error('the local runtime start was aborted');
+  };
+
   try {
     // 1. Ports first: a port in use is reported before anything slow starts.
     const lambda: LambdaEndpoint = await startLambdaEndpoint({
@@ -285,6 +291,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     parts.relay = relay;
 
+    checkpoint();
     // 2. AWS: the given emulator, or our own moto; the fidelity proxy in front of it.
     const givenEndpoint = env.AWS_ENDPOINT_URL?.trim() || undefined;
     let emulatorEndpoint: string;
@@ -318,6 +325,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const router: AwsRouter = await startAwsRouter({ aws: proxy.endpoint, lambda: lambda.url });
     parts.router = router;
 
+    checkpoint();
     // 3. The environment Lambda gives the functions (the CDK app sets the same variables).
     env.AWS_REGION = region;
     env.AWS_ENDPOINT_URL = router.endpoint;
@@ -342,6 +350,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await putSecret(secrets, config.agent.apiKeySecretName, randomBytes(48).toString('base64url'), 'keep');
     secrets.destroy();
 
+    checkpoint();
     // 5. Demo data.
     let seeded: SeedResult | undefined;
     if (options.seed !== false) {
@@ -365,6 +374,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       apiGateway.destroy();
     }
 
+    checkpoint();
     // 6. The handler modules, loaded with that environment (their cold start).
     progress('loading the functions...');
     const modules: Record<string, string> = {
@@ -398,6 +408,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       return run;
     };
 
+    checkpoint();
     // 7. First discovery, then the schedule (a tick is skipped while a run is in progress).
     progress('running the first discovery...');
     await runDiscovery();

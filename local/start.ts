@@ -186,9 +186,11 @@ export async function main(
 
   let signalled: NodeJS.Signals | undefined;
   let wake: (() => void) | undefined;
+  const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) return; // a second Ctrl-C while stopping: keep stopping
     signalled = signal;
+    abort.abort();
     io.out(`\n${signal} received: stopping...\n`);
     wake?.();
   };
@@ -207,6 +209,7 @@ export async function main(
       ...(options.lambdaPort === undefined ? {} : { lambdaPort: options.lambdaPort }),
       ...(options.scheduleSeconds === undefined ? {} : { scheduleSeconds: options.scheduleSeconds }),
       seed: options.seed,
+      signal: abort.signal,
       onProgress: (message) => io.out(`  - ${message}\n`),
       onDiscovery: (result) => {
         const counts = (result as { counts?: { upserted?: number; removed?: number } } | null)?.counts;
@@ -248,6 +251,11 @@ export async function main(
     return EXIT_OK;
   } catch (error) {
     if (runtime) await runtime.stop().catch(() => undefined);
+    if (signalled) {
+      // Stopped while starting (startLocalRuntime stopped what it had started): not a failure.
+      io.out('stopped.\n');
+      return EXIT_OK;
+    }
     if (error instanceof PortInUseError) {
       io.err(`apigw-fed start: ${error.message}\n`);
     } else {
