@@ -118,13 +118,18 @@ function portInUse(port: number): Promise<boolean> {
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: a plain kill is all we can do, and all that is needed.
-  process.once('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
+let signalHookInstalled = false;
+
+function installExitHook(killOnSignal: boolean): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // 'exit' handlers must be synchronous: a plain kill is all we can do, and all that is needed.
+    process.once('exit', () => {
+      for (const child of liveChildren) child.kill('SIGKILL');
+    });
+  }
+  if (!killOnSignal || signalHookInstalled) return;
+  signalHookInstalled = true;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       for (const child of liveChildren) child.kill('SIGKILL');
@@ -150,6 +155,12 @@ export interface StartMotoOptions {
   port?: number;
   /** How long to wait for the server to answer, default 60 s. */
   startTimeoutMs?: number;
+  /**
+   * Kill moto at once on SIGINT/SIGTERM (default true). A caller with its own graceful shutdown
+   * (the local runtime, whose `$disconnect` handlers still write to moto) turns it off and calls
+   * `stop()` itself; moto is still killed when the process exits.
+   */
+  killOnSignal?: boolean;
 }
 
 /**
@@ -168,7 +179,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });
-  installExitHook();
+  installExitHook(options.killOnSignal ?? true);
   liveChildren.add(child);
 
   let stderr = '';

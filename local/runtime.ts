@@ -302,18 +302,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       progress(
         'starting moto (AWS emulator; a first run may install it into .venv, which takes a minute)...',
       );
-      // startMoto's SIGINT/SIGTERM hook kills moto at once; the runtime stops it itself, after the
-      // WebSocket API's $disconnect handlers have written to it. Drop the hook, keep the 'exit' safety net.
-      const before = new Map(
-        (['SIGINT', 'SIGTERM'] as const).map((signal) => [signal, new Set(process.listeners(signal))]),
-      );
-      const moto = await startMoto();
+      // The runtime stops moto itself, after the WebSocket API's $disconnect handlers have written to it.
+      const moto = await startMoto({ killOnSignal: false });
       parts.moto = moto;
-      for (const [signal, listeners] of before) {
-        for (const listener of process.listeners(signal)) {
-          if (!listeners.has(listener)) process.off(signal, listener);
-        }
-      }
       emulatorEndpoint = moto.endpoint;
       progress(`moto listening on ${moto.endpoint}`);
     }
