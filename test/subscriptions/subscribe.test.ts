@@ -4,6 +4,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   FederationError,
+  revokeForRemovedPlan,
   SubscribeStep,
   type SubscriptionService,
 } from '../../layers/federation-core/src/index.js';
@@ -397,7 +398,8 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       // Discovery deletes nothing: the keys stay until an unsubscribe deletes them.
       expect(await allKeys(world.raw)).toHaveLength(3);
       expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: false });
-      const again = await service.revokeForRemovedPlan({
+      // The standalone form discovery calls: ledger only, idempotent.
+      const again = await revokeForRemovedPlan(world.repo, {
         accountId: '123456789012',
         region: 'us-east-1',
         usagePlanId,

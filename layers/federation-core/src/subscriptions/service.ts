@@ -352,28 +352,8 @@ export class SubscriptionService {
    * `keyDeleted: false`, and the next `unsubscribe` of the subscription deletes it. A key whose usage
    * plan is gone grants nothing meanwhile.
    */
-  async revokeForRemovedPlan(plan: RemovedPlan): Promise<WithEvents<{ subscriptionIds: string[] }>> {
-    const records = await this.deps.subscriptions.listByUsagePlan(
-      plan.accountId,
-      plan.region,
-      plan.usagePlanId,
-    );
-    const events: NewEvent[] = [];
-    const subscriptionIds: string[] = [];
-    for (const record of records) {
-      if (record.apiId !== plan.apiId || record.planId !== plan.planId) continue;
-      if (record.status === SubscriptionStatus.REVOKED) continue;
-      const revoked = await this.deps.subscriptions.revoke(
-        record.subscriptionId,
-        [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
-        RevokeReason.PLAN_REMOVED,
-        { force: true },
-      );
-      if (!revoked) continue;
-      subscriptionIds.push(revoked.subscriptionId);
-      events.push(revokedEvent(revoked));
-    }
-    return { result: { subscriptionIds }, events };
+  revokeForRemovedPlan(plan: RemovedPlan): Promise<WithEvents<{ subscriptionIds: string[] }>> {
+    return revokeForRemovedPlan(this.deps.subscriptions, plan);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -723,4 +703,35 @@ export function toView(record: SubscriptionRecord): SubscriptionView {
     attempts: record.attempt,
     lostKeys: record.lostKeyGenerations?.length ?? 0,
   };
+}
+
+/**
+ * Discovery saw a usage plan disappear from an API: every subscription of that API's plan is marked
+ * REVOKED (reason PLAN_REMOVED), even one in flight, and yields a `subscription.revoked` event to
+ * append to the outbox. Needs only the ledger: no API Gateway call, no key deleted (discovery's role
+ * may not DELETE). The record keeps its key id with `keyDeleted: false`; the next `unsubscribe` of the
+ * subscription deletes the key. A key whose usage plan is gone grants nothing meanwhile. Idempotent:
+ * subscriptions already revoked yield nothing.
+ */
+export async function revokeForRemovedPlan(
+  subscriptions: Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>,
+  plan: RemovedPlan,
+): Promise<WithEvents<{ subscriptionIds: string[] }>> {
+  const records = await subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
+  const events: NewEvent[] = [];
+  const subscriptionIds: string[] = [];
+  for (const record of records) {
+    if (record.apiId !== plan.apiId || record.planId !== plan.planId) continue;
+    if (record.status === SubscriptionStatus.REVOKED) continue;
+    const revoked = await subscriptions.revoke(
+      record.subscriptionId,
+      [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
+      RevokeReason.PLAN_REMOVED,
+      { force: true },
+    );
+    if (!revoked) continue;
+    subscriptionIds.push(revoked.subscriptionId);
+    events.push(revokedEvent(revoked));
+  }
+  return { result: { subscriptionIds }, events };
 }
