@@ -26,8 +26,10 @@ export interface RelayAuthorizerDeps {
 /** The handler logic with its dependencies injected (tests, the local runtime). */
 export function createRelayAuthorizerHandler(deps: RelayAuthorizerDeps) {
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<AuthorizerResult> => {
-    const check = await deps.verifier.check(headerValue(event.headers, 'Authorization'));
-    const connectionId = event.requestContext?.connectionId;
+    // Defensive: whatever the event is, the answer is Allow, Deny or Unauthorized — never a TypeError.
+    const check = await deps.verifier.check(headerValue(event?.headers, 'Authorization'));
+    const connectionId = event?.requestContext?.connectionId;
+    const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
     if (check === 'missing') {
       deps.logger?.info('Connection refused: no bearer token', { connectionId });
       // API Gateway answers 401 for an authorizer that throws exactly 'Unauthorized'.
@@ -35,9 +37,9 @@ export function createRelayAuthorizerHandler(deps: RelayAuthorizerDeps) {
     }
     if (check === 'invalid') {
       deps.logger?.warn('Connection refused: wrong bearer token', { connectionId });
-      return authorizerPolicy('Deny', event.methodArn);
+      return authorizerPolicy('Deny', methodArn);
     }
-    return authorizerPolicy('Allow', event.methodArn);
+    return authorizerPolicy('Allow', methodArn);
   };
 }
 

@@ -24,15 +24,20 @@ export interface RelayCommandDeps {
 export function createRelayCommandHandler(deps: RelayCommandDeps) {
   return async (event: APIGatewayProxyWebsocketEventV2): Promise<{ statusCode: number }> => {
     const requestContext = event?.requestContext;
-    if (!requestContext?.connectionId || requestContext.eventType !== 'MESSAGE') {
+    const connectionId = requestContext?.connectionId;
+    if (typeof connectionId !== 'string' || !connectionId || requestContext.eventType !== 'MESSAGE') {
       deps.logger?.warn('Ignored an event that is not a WebSocket message');
       return { statusCode: 400 };
     }
+    // A body that is not a string (never sent by API Gateway) is treated as an empty frame: FAILED reply.
+    const raw: unknown = event.body;
     const body =
-      event.isBase64Encoded && typeof event.body === 'string'
-        ? Buffer.from(event.body, 'base64').toString('utf8')
-        : event.body;
-    await deps.service.handleFrame(requestContext.connectionId, body);
+      typeof raw !== 'string'
+        ? undefined
+        : event.isBase64Encoded
+          ? Buffer.from(raw, 'base64').toString('utf8')
+          : raw;
+    await deps.service.handleFrame(connectionId, body);
     return { statusCode: 200 };
   };
 }

@@ -49,6 +49,9 @@ const EMPTY: Figures = {
   secretsLeaked: 0,
 };
 
+/** The console as it was when the suite loaded: the hygiene capture swallows later console output. */
+const print = console.info.bind(console);
+
 interface Stored {
   readonly scenario: ScenarioName;
   readonly seeds: Record<string, number>;
@@ -70,8 +73,7 @@ export class ScenarioReport {
   /** Records a seed and prints it, so a failure can be reproduced with the same seed. */
   seed(name: string, value: number): number {
     this.seeds[name] = value;
-    // biome-ignore lint/suspicious/noConsole: the seed must be visible in the test output
-    console.info(`[reliability:${this.scenario}] seed ${name}=${value}`);
+    print(`[reliability:${this.scenario}] seed ${name}=${value}`);
     return value;
   }
 
@@ -82,7 +84,7 @@ export class ScenarioReport {
   }
 
   /** Writes the figures; prints the table when every scenario has reported. Returns the table if printed. */
-  flush(print: (text: string) => void = (text) => console.info(text)): string | undefined {
+  flush(output: (text: string) => void = print): string | undefined {
     const dir = reportDir();
     mkdirSync(dir, { recursive: true });
     const stored: Stored = { scenario: this.scenario, seeds: this.seeds, figures: this.figures };
@@ -96,7 +98,7 @@ export class ScenarioReport {
     }
     const rows = SCENARIOS.map((s) => JSON.parse(readFileSync(join(dir, `${s}.json`), 'utf8')) as Stored);
     const table = formatTable(rows);
-    print(table);
+    output(table);
     rmSync(dir, { recursive: true, force: true });
     return table;
   }

@@ -234,7 +234,7 @@ describe('subscriptions under faults, crashes and races', () => {
     );
     report.add({ operationsAttempted: 50 });
     expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
-    const answer = answers[0] as { ok: true; value: SubscribeResult };
+    const answer = answers[0] as unknown as { ok: true; value: SubscribeResult };
     expect(answer).toMatchObject({ ok: true, value: { status: 'ACTIVE' } });
     // Faults are answered by the proxy before moto: a failed CreateApiKey created nothing.
     expect(emu.proxy.calls.count({ operation: 'CreateApiKey', outcome: 'forwarded' })).toBe(1);
