@@ -44,7 +44,11 @@ describe('relay delivery to 100 control planes', () => {
   beforeAll(async () => {
     hygiene.start();
     emu = await startEmulator();
-    agent = await startRelayHarness(emu, { seed: generateSeed({ apis: APIS, stages: ['prod'] }) });
+    agent = await startRelayHarness(emu, {
+      seed: generateSeed({ apis: APIS, stages: ['prod'] }),
+      // Ample retries: the first run meets 30 % injected API Gateway faults and must still complete.
+      discovery: { retry: { baseDelayMs: 5, maxDelayMs: 40, maxAttempts: 12, maxRetryAfterMs: 50 } },
+    });
     hygiene.secret(agent.token);
     clients = await Promise.all(Array.from({ length: CLIENTS }, () => agent.connect()));
     await Promise.all(clients.map((c) => c.waitFor((m) => m.event === 'hello')));
@@ -75,7 +79,21 @@ describe('relay delivery to 100 control planes', () => {
           });
         }),
     );
-    const events = await discoverVia(clients[0]!, since);
+    // The run itself reads API Gateway through 30 % injected faults.
+    const faultSeed = report.seed('discoveryFaults', 9909);
+    emu.proxy.resetStats();
+    emu.proxy.setFaults({
+      seed: faultSeed,
+      rates: { throttle429: 0.1, throttle429RetryAfter: 0.05, error500: 0.05, error503: 0.05, reset: 0.05 },
+    });
+    let events: OutboxEvent[];
+    try {
+      events = await discoverVia(clients[0]!, since);
+    } finally {
+      emu.proxy.setFaults(undefined);
+      report.add({ faultsInjected: emu.proxy.stats.faults.total });
+    }
+    expect(emu.proxy.stats.faults.total).toBeGreaterThan(0);
     const expected = events.map((e) => e.seq);
     expect(expected.length).toBe(APIS + 1);
     const last = expected.at(-1)!;
