@@ -246,7 +246,7 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
 
     it('keeps the key id through a transient CreateUsagePlanKey failure and completes on the repeat', async () => {
       emu.proxy.setFaults({ seed: 1, rates: { error503: 1 }, operations: ['CreateUsagePlanKey'] });
-      expect(await codeOf(service.subscribe(request()))).toBe('AWS_ERROR');
+      expect(await codeOf(service.subscribe(request(), { waitMs: 0 }))).toBe('AWS_ERROR');
       const pending = await world.repo.get('sub-1');
       expect(pending).toMatchObject({ status: 'PENDING' });
       expect(pending?.apiKeyId).toBeDefined();
@@ -255,6 +255,29 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       const result = await service.subscribe(request());
       expect(result.apiKeyId).toBe(pending?.apiKeyId);
       expect(await allKeys(world.raw)).toHaveLength(1);
+      await expectLedgerMatchesApiGateway(world);
+    });
+
+    it('tries again within the call after a transient failure and answers ACTIVE', async () => {
+      let pendingSteps = 0;
+      const flaky = world.service({
+        hooks: {
+          afterStep: (step) => {
+            if (step === SubscribeStep.PENDING) pendingSteps++;
+            // The first attempt meets a CreateUsagePlanKey that keeps failing; the second does not.
+            if (step === SubscribeStep.KEY_ID_RECORDED && pendingSteps === 1) {
+              emu.proxy.setFaults({ seed: 5, rates: { error503: 1 }, operations: ['CreateUsagePlanKey'] });
+            }
+            if (step === SubscribeStep.PENDING && pendingSteps === 2) emu.proxy.setFaults(undefined);
+          },
+        },
+      });
+      const result = await flaky.subscribe(request(), { pollMs: 10 });
+      expect(result.status).toBe('ACTIVE');
+      expect(pendingSteps).toBe(2);
+      expect(emu.proxy.calls.countOf('CreateUsagePlanKey')).toBe(5);
+      expect(emu.proxy.calls.countOf('CreateApiKey')).toBe(1);
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'ACTIVE', attempt: 2 });
       await expectLedgerMatchesApiGateway(world);
     });
 

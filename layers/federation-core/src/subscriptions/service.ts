@@ -164,6 +164,23 @@ class HookAbort extends Error {
 /** The lease of this attempt was taken or the record moved on (revoked) while it worked. */
 class LeaseLost extends Error {}
 
+/** A transient failure after which the attempt freed its lease: the caller may try again at once. */
+class Retryable extends Error {
+  constructor(readonly failure: FederationError) {
+    super(failure.message);
+  }
+}
+
+/** Worth another attempt within the same call: AWS throttling or a transient AWS failure. */
+function isRetryableNow(error: FederationError): boolean {
+  if (error.code === ErrorCode.AWS_THROTTLED) return true;
+  return (
+    error.code === ErrorCode.AWS_ERROR &&
+    error.cause !== undefined &&
+    classifyFailure(error.cause) !== undefined
+  );
+}
+
 /** Subscription that answered with a failure this caller waited for: reported, not retried. */
 function failureOf(record: SubscriptionRecord): FederationError {
   const code = (Object.values(ErrorCode) as string[]).includes(record.failure?.code ?? '')
@@ -250,7 +267,14 @@ export class SubscriptionService {
             },
             { owner, expiresAt: this.now() + leaseMs },
           );
-      if (created) return this.run(created, owner, request, material);
+      if (created) {
+        const outcome = await this.attempt(created, owner, request, material, deadline);
+        if (outcome) return outcome;
+        exists = true;
+        waited = true;
+        await this.sleep(pollMs);
+        continue;
+      }
 
       const existing = await this.deps.subscriptions.get(request.subscriptionId);
       exists = existing !== undefined;
@@ -285,7 +309,13 @@ export class SubscriptionService {
         owner,
         expiresAt: this.now() + leaseMs,
       });
-      if (acquired) return this.run(acquired, owner, request, existingMaterial);
+      if (acquired) {
+        const outcome = await this.attempt(acquired, owner, request, existingMaterial, deadline);
+        if (outcome) return outcome;
+        waited = true;
+        await this.sleep(pollMs);
+        continue;
+      }
       if (this.now() >= deadline) {
         throw new BusyError(
           `Subscription ${request.subscriptionId} is being created by another request: retry in a few seconds`,
@@ -447,6 +477,30 @@ export class SubscriptionService {
     }
   }
 
+  /**
+   * Runs the steps; after a transient AWS failure (lease freed, progress kept) answers undefined
+   * while `deadline` allows another attempt, so concurrent callers and this one converge on one answer.
+   */
+  private async attempt(
+    record: SubscriptionRecord,
+    owner: string,
+    request: SubscribeRequest,
+    material: KeyMaterial,
+    deadline: number,
+  ): Promise<SubscribeResult | undefined> {
+    try {
+      return await this.run(record, owner, request, material);
+    } catch (error) {
+      if (!(error instanceof Retryable)) throw error;
+      if (this.now() >= deadline) throw error.failure;
+      this.deps.logger?.warn('subscribe attempt failed transiently; trying again', {
+        subscriptionId: record.subscriptionId,
+        error: error.failure.toJSON(),
+      });
+      return undefined;
+    }
+  }
+
   /** Runs the remaining steps of a subscription this attempt holds the lease of. */
   private async run(
     start: SubscriptionRecord,
@@ -515,7 +569,7 @@ export class SubscriptionService {
         // key created but not recorded (the ledger write failed) is deleted, unless the write did land.
         if (createdKeyId) await this.dropUnrecordedKey(id, createdKeyId);
         await this.deps.subscriptions.release(id, owner).catch(() => false);
-        throw failure;
+        throw isRetryableNow(failure) ? new Retryable(failure) : failure;
       }
       await this.compensate(record, owner, failure, createdKeyId);
       throw failure;
