@@ -241,7 +241,8 @@ export class SubscriptionService {
     const roleArn = this.roleArnOf(api.source.name, api.id);
     const material = await this.deps.keys.current();
     const keyMode = request.apiKey === undefined ? KeyMode.DERIVED : KeyMode.CUSTOM;
-    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    // One lease end for the whole call: an invocation that dies at its timeout frees it then.
+    const leaseUntil = this.now() + (options.leaseMs ?? DEFAULT_LEASE_MS);
     const deadline = this.now() + (options.waitMs ?? DEFAULT_WAIT_MS);
     const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     let waited = false;
@@ -265,7 +266,7 @@ export class SubscriptionService {
               secretVersionId: material.versionId,
               requestHash: material.digest(canonicalRequest(request)),
             },
-            { owner, expiresAt: this.now() + leaseMs },
+            { owner, expiresAt: leaseUntil },
           );
       if (created) {
         const outcome = await this.attempt(created, owner, request, material, deadline);
@@ -307,7 +308,7 @@ export class SubscriptionService {
       }
       const acquired = await this.deps.subscriptions.acquire(request.subscriptionId, existing.requestHash, {
         owner,
-        expiresAt: this.now() + leaseMs,
+        expiresAt: leaseUntil,
       });
       if (acquired) {
         const outcome = await this.attempt(acquired, owner, request, existingMaterial, deadline);
