@@ -50,12 +50,12 @@ function formatValue(f: Figure): string {
 
 /** The figures as a markdown table (figure, value, target, pass/fail, note). */
 export function markdownTable(figures: readonly Figure[]): string {
-  const escape = (s: string) => s.replaceAll('|', '\\|');
+  const cell = (s: string) => s.replaceAll('|', '\\|');
   const lines = ['| figure | value | target | result | how |', '|---|---:|---|---|---|'];
   for (const f of figures) {
     const result = f.pass === null ? '' : f.pass ? 'pass' : '**fail**';
     lines.push(
-      `| ${escape(f.name)} | ${escape(formatValue(f))} | ${escape(f.target ?? '')} | ${result} | ${escape(f.note ?? '')} |`,
+      `| ${cell(f.name)} | ${cell(formatValue(f))} | ${cell(f.target ?? '')} | ${result} | ${cell(f.note ?? '')} |`,
     );
   }
   return lines.join('\n');
