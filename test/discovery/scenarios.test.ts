@@ -289,7 +289,7 @@ describe('discovery against the emulator', () => {
     expect((await h.catalog.getApi(idOf('a', 'prod')))?.source.deploymentId).toBe(newDeployment);
   });
 
-  it('removes a deleted API once, with its plans and their subscriptions', async () => {
+  it('removes a deleted API once, with its plans, and revokes their subscriptions', async () => {
     await h.engine.run();
     const beta = (await h.catalog.getApi(idOf('b', 'prod'))) as FederatedApi;
     const plan = beta.plans[0]!;
@@ -315,6 +315,7 @@ describe('discovery against the emulator', () => {
     expect(result.summary.counts).toMatchObject({ removed: 1, plansRemoved: 1, upserted: 0, unchanged: 1 });
     expect(result.events.map((e) => e.event)).toEqual([
       EventType.PLAN_REMOVED,
+      EventType.SUBSCRIPTION_REVOKED,
       EventType.API_REMOVED,
       EventType.DISCOVERY_COMPLETED,
     ]);
@@ -323,6 +324,16 @@ describe('discovery against the emulator', () => {
       planId: plan.id,
       usagePlanId: plan.usagePlanId,
       subscriptionIds: ['sub-1'],
+    });
+    expect(eventsOf(result, EventType.SUBSCRIPTION_REVOKED)[0]!.payload).toEqual({
+      subscriptionId: 'sub-1',
+      apiId: beta.id,
+      planId: plan.id,
+      reason: 'PLAN_REMOVED',
+    });
+    expect(await h.subscriptions.get('sub-1')).toMatchObject({
+      status: 'REVOKED',
+      revokeReason: 'PLAN_REMOVED',
     });
     expect(eventsOf(result, EventType.API_REMOVED)[0]!.payload).toEqual({ id: beta.id, source: beta.source });
     expect(await h.catalog.getApi(beta.id)).toBeUndefined();

@@ -10,9 +10,14 @@ import type { DefinitionStore } from '../ledger/definitions.js';
 import type { LeaseRepository } from '../ledger/lease.js';
 import type { NewEvent, Outbox, OutboxEvent } from '../ledger/outbox.js';
 import type { RunRepository } from '../ledger/runs.js';
-import type { SubscriptionRecord } from '../ledger/subscriptions.js';
+import {
+  RevokeReason,
+  type SubscriptionRecord,
+  type SubscriptionRepository,
+} from '../ledger/subscriptions.js';
 import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi, type FederatedPlan } from '../model.js';
+import { revokedEvent, revokeForRemovedPlan } from '../subscriptions/service.js';
 import { diffCatalog } from './diff.js';
 import {
   detectDefinitionFormat,
@@ -51,10 +56,12 @@ export interface DiscoveryDeps {
   readonly definitions: DefinitionStore;
   readonly runs: RunRepository;
   readonly leases: LeaseRepository;
-  /** Subscriptions of a usage plan, listed in `plan.removed` (SubscriptionRepository). */
-  readonly subscriptions: {
-    listByUsagePlan(accountId: string, region: string, usagePlanId: string): Promise<SubscriptionRecord[]>;
-  };
+  /**
+   * Subscriptions of a usage plan: listed in `plan.removed`, then revoked in the ledger with a
+   * `subscription.revoked` event each (discovery deletes no key: its role has no DELETE; the key id
+   * stays on the record for a later `unsubscribe`).
+   */
+  readonly subscriptions: Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>;
   readonly logger?: Logger;
   /** Clock of the rate limiters (tests). */
   readonly clock?: Clock;
@@ -497,14 +504,24 @@ export class DiscoveryEngine {
     }));
     for (const { api, plan } of diff.removedPlans) {
       const subs = await subscribers(plan.usagePlanId);
-      const subscriptionIds = subs
-        .filter((s) => s.planId === plan.id && s.status !== 'REVOKED' && s.status !== 'FAILED')
-        .map((s) => s.subscriptionId)
-        .sort();
+      const affected = subs
+        .filter(
+          (s) =>
+            s.apiId === api.id && s.planId === plan.id && s.status !== 'REVOKED' && s.status !== 'FAILED',
+        )
+        .sort((a, b) => a.subscriptionId.localeCompare(b.subscriptionId));
       newEvents.push({
         event: EventType.PLAN_REMOVED,
-        payload: { apiId: api.id, planId: plan.id, usagePlanId: plan.usagePlanId, subscriptionIds },
+        payload: {
+          apiId: api.id,
+          planId: plan.id,
+          usagePlanId: plan.usagePlanId,
+          subscriptionIds: affected.map((s) => s.subscriptionId),
+        },
       });
+      for (const sub of affected) {
+        newEvents.push(revokedEvent({ ...sub, revokeReason: RevokeReason.PLAN_REMOVED }));
+      }
     }
     for (const api of diff.removed) {
       newEvents.push({ event: EventType.API_REMOVED, payload: { id: api.id, source: api.source } });
@@ -518,6 +535,17 @@ export class DiscoveryEngine {
       }
     }
     const events = await this.deps.outbox.append(newEvents);
+    // The ledger changes after the events are appended: a crash in between repeats the events on the
+    // next run instead of losing them (revocation skips records that are already REVOKED).
+    for (const { api, plan } of diff.removedPlans) {
+      await revokeForRemovedPlan(this.deps.subscriptions, {
+        accountId,
+        region,
+        usagePlanId: plan.usagePlanId,
+        apiId: api.id,
+        planId: plan.id,
+      });
+    }
     for (const api of diff.upserted) await this.deps.catalog.putApi(api);
     for (const api of diff.removed) await this.deps.catalog.deleteApi(api.id);
 

@@ -723,7 +723,8 @@ export function canonicalRequest(request: SubscribeRequest): string {
   ]);
 }
 
-function revokedEvent(record: SubscriptionRecord): NewEvent {
+/** The `subscription.revoked` event of a revoked record. */
+export function revokedEvent(record: SubscriptionRecord): NewEvent {
   return {
     event: EventType.SUBSCRIPTION_REVOKED,
     payload: {
