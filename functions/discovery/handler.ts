@@ -160,7 +160,11 @@ async function safeReply(
 }
 
 const config = loadConfig();
-const clients = new AwsClientFactory({ region: config.runtime.region, endpoint: config.runtime.endpoint });
+const clients = new AwsClientFactory({
+  region: config.runtime.region,
+  endpoint: config.runtime.endpoint,
+  assumeRoleSessionPolicy: config.runtime.assumeRoleSessionPolicy,
+});
 const logger = createLogger('discovery');
 const metrics = new Metrics({ namespace: 'ApigwFederation', serviceName: 'discovery' });
 const wiring = once(() => createDiscoveryWiring({ config, clients, logger }));

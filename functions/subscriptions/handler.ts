@@ -108,7 +108,11 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
 }
 
 const config = loadConfig();
-const clients = new AwsClientFactory({ region: config.runtime.region, endpoint: config.runtime.endpoint });
+const clients = new AwsClientFactory({
+  region: config.runtime.region,
+  endpoint: config.runtime.endpoint,
+  assumeRoleSessionPolicy: config.runtime.assumeRoleSessionPolicy,
+});
 const logger = createLogger('subscriptions');
 const metrics = new Metrics({ namespace: 'ApigwFederation', serviceName: 'subscriptions' });
 const wiring = once(() => createSubscriptionsWiring({ config, clients, logger }));

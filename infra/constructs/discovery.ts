@@ -7,7 +7,11 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { documentedStatements, documentedStatementsJson } from '../iam/documented-policy.js';
+import {
+  apiGatewayPolicyJson,
+  documentedStatements,
+  documentedStatementsJson,
+} from '../iam/documented-policy.js';
 import { grantLedger } from '../iam/grants.js';
 import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
@@ -77,6 +81,11 @@ export class Discovery extends Construct {
           actions: ['sts:AssumeRole'],
           resources: [...new Set(props.assumeRoleArns)],
         }),
+      );
+      // Member roles carry the whole documented policy; the session keeps only this function's part.
+      this.handler.addEnvironment(
+        'FED_ASSUME_ROLE_POLICY',
+        JSON.stringify(apiGatewayPolicyJson('discovery', { regions: props.apiGatewayRegions })),
       );
     }
 

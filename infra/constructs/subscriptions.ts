@@ -3,7 +3,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { documentedStatements, documentedStatementsJson } from '../iam/documented-policy.js';
+import {
+  apiGatewayPolicyJson,
+  documentedStatements,
+  documentedStatementsJson,
+} from '../iam/documented-policy.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
 import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
@@ -56,6 +60,11 @@ export class Subscriptions extends Construct {
           actions: ['sts:AssumeRole'],
           resources: [...new Set(props.assumeRoleArns)],
         }),
+      );
+      // Member roles carry the whole documented policy; the session keeps only this function's part.
+      this.handler.addEnvironment(
+        'FED_ASSUME_ROLE_POLICY',
+        JSON.stringify(apiGatewayPolicyJson('subscriptions', { regions: props.apiGatewayRegions })),
       );
     }
   }

@@ -68,6 +68,35 @@ describe('AwsClientFactory', () => {
     });
   });
 
+  it('narrows an assumed-role session with the configured session policy', async () => {
+    const sessionPolicy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: ['apigateway:GET'], Resource: ['arn:aws:apigateway:*::/restapis'] },
+      ],
+    });
+    const clients = new AwsClientFactory({
+      region: emu.region,
+      endpoint: emu.endpoint,
+      credentials: TEST_CREDENTIALS,
+      assumeRoleSessionPolicy: sessionPolicy,
+    });
+    const requests: unknown[] = [];
+    clients.sts().middlewareStack.add(
+      (next) => async (args) => {
+        requests.push(args.input);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    await clients
+      .apiGateway({ region: 'eu-west-1', roleArn: 'arn:aws:iam::111122223333:role/fed' })
+      .send(new GetRestApisCommand({}));
+    expect(requests).toEqual([
+      expect.objectContaining({ RoleArn: 'arn:aws:iam::111122223333:role/fed', Policy: sessionPolicy }),
+    ]);
+  });
+
   it('gives the ledger client the agent region and the endpoint override', async () => {
     await factory().dynamoDocument().send(new ListTablesCommand({}));
     expect(emu.proxy.calls.byAccountRegion({ operation: 'ListTables' })).toEqual({

@@ -191,6 +191,21 @@ describe('IAM: the documented policy, split', () => {
     }
   });
 
+  it('narrows assumed-role sessions to each function’s part of the documented policy', () => {
+    const sessionPolicy = (t: TestApp, name: string) => {
+      const fn = resourcesOf(t.federation)[functionOf(t.federation, name)]!;
+      const env = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+      return env.FED_ASSUME_ROLE_POLICY;
+    };
+    expect(JSON.parse(sessionPolicy(withSources, 'discovery') as string)).toEqual(
+      apiGatewayPolicyJson('discovery'),
+    );
+    expect(JSON.parse(sessionPolicy(withSources, 'subscriptions') as string)).toEqual(
+      apiGatewayPolicyJson('subscriptions'),
+    );
+    expect(sessionPolicy(base, 'discovery')).toBeUndefined();
+  });
+
   it('narrows the documented resources to the discovered regions when scopeApiGatewayRegions is set', () => {
     const scoped = buildTestApp(sourcesConfig, { scopeApiGatewayRegions: true });
     const [get] = apiGatewayStatements(

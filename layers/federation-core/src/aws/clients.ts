@@ -26,6 +26,12 @@ export interface AwsClientFactoryOptions {
    * and must see every throttle, or they cannot adapt.
    */
   readonly apiGatewayMaxAttempts?: number;
+  /**
+   * Session policy (IAM policy JSON) passed to `sts:AssumeRole`: a member account's role carries the
+   * whole documented policy, and the session policy narrows each function's session to its own part
+   * of it (discovery GET, subscriptions POST and DELETE), so the split holds across accounts too.
+   */
+  readonly assumeRoleSessionPolicy?: string;
   /** Session name for `sts:AssumeRole`. */
   readonly roleSessionName?: string;
 }
@@ -143,6 +149,7 @@ export class AwsClientFactory {
               RoleArn: roleArn,
               RoleSessionName: this.options.roleSessionName ?? 'apigw-federation',
               DurationSeconds: 3600,
+              Policy: this.options.assumeRoleSessionPolicy,
             }),
           )
           .then((out) => {

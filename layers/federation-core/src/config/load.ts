@@ -15,6 +15,8 @@ export interface RuntimeSettings {
   readonly discoveryFunctionName?: string;
   readonly subscriptionsFunctionName?: string;
   readonly version: string;
+  /** Session policy for `sts:AssumeRole` into member accounts (the function's part of the documented policy). */
+  readonly assumeRoleSessionPolicy?: string;
 }
 
 export interface LoadedConfig {
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       discoveryFunctionName: env.FED_DISCOVERY_FUNCTION || undefined,
       subscriptionsFunctionName: env.FED_SUBSCRIPTIONS_FUNCTION || undefined,
       version: env.FED_VERSION ?? '0.1.0',
+      assumeRoleSessionPolicy: env.FED_ASSUME_ROLE_POLICY || undefined,
     },
   };
 }
