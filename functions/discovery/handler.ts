@@ -11,6 +11,7 @@ import {
   createLogger,
   type DiscoveryEngine,
   type DiscoverySummary,
+  FEDERATION_METRICS,
   formatIssues,
   type Logger,
   loadConfig,
@@ -26,16 +27,8 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 
-/** EMF metric names (namespace `ApigwFederation`), the contract with infra/constructs/observability.ts. */
-export const DISCOVERY_METRICS = {
-  runs: 'Runs',
-  partialRuns: 'PartialRuns',
-  failedRuns: 'FailedRuns',
-  apiCalls: 'ApiCalls',
-  throttles: 'Throttles',
-  apisUpserted: 'ApisUpserted',
-  apisRemoved: 'ApisRemoved',
-} as const;
+/** EMF metric names of discovery (the contract with the dashboard lives in the core). */
+export const DISCOVERY_METRICS = FEDERATION_METRICS.discovery;
 
 const SOURCE_NAME = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a configured source name');
 

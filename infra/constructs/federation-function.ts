@@ -8,6 +8,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { SHARED_PACKAGES } from '../../layers/federation-core/build.js';
+import { METRICS_NAMESPACE } from '../../layers/federation-core/src/metrics.js';
 
 /** Root of the repository (holds `functions/`, `package-lock.json`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,7 +29,7 @@ export function handlerEntry(name: FunctionName): string {
 }
 
 /** CloudWatch namespace of the functions' EMF metrics (set as `POWERTOOLS_METRICS_NAMESPACE`). */
-export const METRICS_NAMESPACE = 'ApigwFederation';
+export { METRICS_NAMESPACE };
 
 /**
  * `POWERTOOLS_SERVICE_NAME` of a function: its name, the `service` dimension of its EMF metrics (the

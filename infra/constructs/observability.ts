@@ -5,29 +5,8 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FEDERATION_METRICS } from '../../layers/federation-core/src/metrics.js';
 import { type FederationFunction, METRICS_NAMESPACE, serviceName } from './federation-function.js';
-
-/**
- * EMF metrics the functions publish (namespace `ApigwFederation`, dimension `service` =
- * `POWERTOOLS_SERVICE_NAME`, unit Count). The contract between the handlers and this dashboard;
- * documented in docs/deploy.md.
- */
-export const FEDERATION_METRICS = {
-  discovery: {
-    runs: 'Runs',
-    partialRuns: 'PartialRuns',
-    failedRuns: 'FailedRuns',
-    apiCalls: 'ApiCalls',
-    throttles: 'Throttles',
-    apisUpserted: 'ApisUpserted',
-    apisRemoved: 'ApisRemoved',
-  },
-  subscriptions: {
-    created: 'Subscribed',
-    revoked: 'Unsubscribed',
-    failed: 'SubscriptionErrors',
-  },
-} as const;
 
 export interface ObservabilityProps {
   /** Every function of the agent (errors and throttles). */

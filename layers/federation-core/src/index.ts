@@ -22,6 +22,7 @@ export * from './ledger/runs.js';
 export * from './ledger/subscriptions.js';
 export * from './ledger/table.js';
 export * from './logger.js';
+export * from './metrics.js';
 export * from './model.js';
 export * from './relay/framing.js';
 export * from './relay/invoke.js';

@@ -1,0 +1,22 @@
+/**
+ * The EMF metrics the functions publish (namespace `ApigwFederation`, dimension `service`, unit Count):
+ * one contract shared by the handlers that emit them and the CDK dashboard and alarms that read them.
+ */
+export const METRICS_NAMESPACE = 'ApigwFederation';
+
+export const FEDERATION_METRICS = {
+  discovery: {
+    runs: 'Runs',
+    partialRuns: 'PartialRuns',
+    failedRuns: 'FailedRuns',
+    apiCalls: 'ApiCalls',
+    throttles: 'Throttles',
+    apisUpserted: 'ApisUpserted',
+    apisRemoved: 'ApisRemoved',
+  },
+  subscriptions: {
+    created: 'Subscribed',
+    revoked: 'Unsubscribed',
+    failed: 'SubscriptionErrors',
+  },
+} as const;
