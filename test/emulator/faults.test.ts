@@ -144,9 +144,14 @@ describe('token-bucket throttle per account-region', () => {
   it('answers 429 TooManyRequestsException once the bucket is empty, per account-region', async () => {
     emu.proxy.setThrottle({ ratePerSecond: 2, burst: 10 });
     const client = emu.apiGateway({ via: 'proxy', maxAttempts: 1 });
+    // Bounds are computed from the measured time, so a loaded machine cannot make the test flaky:
+    // at most the burst plus what refilled while the requests were in flight.
+    const tokensBy = (since: number) => Math.ceil((2 * (Date.now() - since)) / 1000) + 1;
+    const start = Date.now();
     const results = await Promise.allSettled(
       Array.from({ length: 30 }, () => client.send(new GetRestApisCommand({}))),
     );
+    const burstBound = 10 + tokensBy(start);
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     const throttled = results.filter(
       (r) =>
@@ -156,7 +161,7 @@ describe('token-bucket throttle per account-region', () => {
         (r.reason as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 429,
     ).length;
     expect(ok).toBeGreaterThanOrEqual(10);
-    expect(ok).toBeLessThanOrEqual(12);
+    expect(ok).toBeLessThanOrEqual(burstBound);
     expect(ok + throttled).toBe(30);
 
     // another region has its own bucket
@@ -178,7 +183,7 @@ describe('token-bucket throttle per account-region', () => {
     );
     const refilled = refill.filter((r) => r.status === 'fulfilled').length;
     expect(refilled).toBeGreaterThanOrEqual(2);
-    expect(refilled).toBeLessThanOrEqual(4);
+    expect(refilled).toBeLessThanOrEqual(tokensBy(start) + 10 - ok);
   });
 
   it('a client that paces itself below the rate is never throttled', async () => {
