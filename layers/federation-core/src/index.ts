@@ -34,3 +34,4 @@ export * from './relay/token.js';
 export * from './relay/wiring.js';
 export * from './secrets/secret-cache.js';
 export * from './subscriptions/index.js';
+export * from './subscriptions/sweeper.js';

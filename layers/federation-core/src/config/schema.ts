@@ -70,6 +70,14 @@ export const AgentConfigSchema = z.strictObject({
   apiKeySecretName: z.string().min(1).max(512).default('apigw-federation/api-key-hmac'),
   /** Days outbox events are kept for `sync` replay. */
   outboxRetentionDays: z.number().int().min(1).max(365).default(7),
+  /**
+   * Opt-in lost-key sweeper (`{ "action": "sweep" }` on the subscriptions function): gives the
+   * subscriptions role one permission beyond the documented policy, `apigateway:GET` on `/apikeys`
+   * (`GetApiKeys` with a name query), so keys named for a subscription whose id the ledger lost
+   * (a lost `CreateApiKey` answer, a failed or revoked subscription) can be found and deleted.
+   * See docs/subscriptions.md, "Sweeping lost keys".
+   */
+  sweepLostKeys: z.boolean().default(false),
 });
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
