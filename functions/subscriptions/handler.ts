@@ -1,7 +1,7 @@
 /**
- * subscriptions: `{ action: 'subscribe' | 'unsubscribe' | 'get', ... }`, invoked by the relay or by an
- * operator with `aws lambda invoke`. Validates the event (strict, size-limited), calls the core, and
- * returns its answer. A failure is thrown as a function error: `errorType` is the typed error's class
+ * subscriptions: `{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep', ... }`, invoked by the relay
+ * or by an operator with `aws lambda invoke` (`sweep`, the opt-in lost-key sweeper, by an operator
+ * only). Validates the event (strict, size-limited), calls the core, and returns its answer. A failure is thrown as a function error: `errorType` is the typed error's class
  * name, `errorMessage` is `"<CODE>: <message>"` (see `errorFromInvokePayload`). Revocations are
  * appended to the outbox and published to connected control planes.
  */
@@ -11,16 +11,23 @@ import {
   asFederationError,
   createLogger,
   createSubscriptionsWiring,
+  createSweeperDeps,
+  isSweepEvent,
   type Logger,
   loadConfig,
   type NewEvent,
   type Outbox,
   once,
   parseSubscriptionsEvent,
+  parseSweepEvent,
   type RelayPublisher,
   type SubscribeResult,
   type SubscriptionService,
   type SubscriptionView,
+  type SweepRequest,
+  type SweepResult,
+  sweeperDisabledError,
+  sweepLostKeys,
   toFederationError,
   toInvokeError,
   type UnsubscribeResult,
@@ -36,9 +43,11 @@ export interface SubscriptionsHandlerDeps {
   readonly publisher: RelayPublisher;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   readonly metrics?: Pick<Metrics, 'addMetric'>;
+  /** The lost-key sweeper (`sweepLostKeys` bound to its deps); absent: a `sweep` is a CONFIG error. */
+  readonly sweep?: (request: SweepRequest) => Promise<SweepResult>;
 }
 
-export type SubscriptionsResult = SubscribeResult | UnsubscribeResult | SubscriptionView;
+export type SubscriptionsResult = SubscribeResult | UnsubscribeResult | SubscriptionView | SweepResult;
 
 /** Time kept back from the Lambda's remaining time (answering, flushing metrics). */
 const RESERVE_MS = 2_000;
@@ -63,6 +72,18 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SubscriptionsResult> => {
     try {
+      if (isSweepEvent(event)) {
+        const { action: _action, ...input } = parseSweepEvent(event);
+        if (!deps.sweep) throw sweeperDisabledError();
+        const result = await deps.sweep(input);
+        deps.metrics?.addMetric('LostKeysDeleted', MetricUnit.Count, result.deleted.length);
+        deps.logger?.info('sweep answered', {
+          examined: result.examined,
+          deleted: result.deleted.length,
+          errors: result.errors.length,
+        });
+        return result;
+      }
       const request = parseSubscriptionsEvent(event);
       switch (request.action) {
         case 'subscribe': {
@@ -117,7 +138,16 @@ const logger = createLogger('subscriptions');
 const metrics = new Metrics({ namespace: 'ApigwFederation', serviceName: 'subscriptions' });
 const wiring = once(() => createSubscriptionsWiring({ config, clients, logger }));
 
-const run = once(() => createSubscriptionsHandler({ ...wiring(), logger, metrics }));
+const run = once(() => {
+  const subscriptions = wiring();
+  const sweeper = createSweeperDeps({ config, clients, table: subscriptions.table, logger });
+  return createSubscriptionsHandler({
+    ...subscriptions,
+    logger,
+    metrics,
+    sweep: (request) => sweepLostKeys(sweeper, request),
+  });
+});
 
 export const handler = middy((event: unknown, context: Context) => run()(event, context)).use(
   logMetrics(metrics),
