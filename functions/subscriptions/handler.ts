@@ -1,9 +1,10 @@
 /**
  * subscriptions: `{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep', ... }`, invoked by the relay
  * or by an operator with `aws lambda invoke` (`sweep`, the opt-in lost-key sweeper, by an operator
- * only). Validates the event (strict, size-limited), calls the core, and returns its answer. A failure is thrown as a function error: `errorType` is the typed error's class
- * name, `errorMessage` is `"<CODE>: <message>"` (see `errorFromInvokePayload`). Revocations are
- * appended to the outbox and published to connected control planes.
+ * only). Validates the event (strict, size-limited), calls the core, and returns its answer. A failure
+ * is thrown as a function error: `errorType` is the typed error's class name, `errorMessage` is
+ * `"<CODE>: <message>"` (see `errorFromInvokePayload`). Revocations are appended to the outbox and
+ * published to connected control planes.
  */
 
 import {
