@@ -1,3 +1,4 @@
+import { Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,6 +8,9 @@ import {
   apiGatewayPolicyJson,
   documentedStatements,
   documentedStatementsJson,
+  type OptIn,
+  optInStatement,
+  optInStatementJson,
 } from '../iam/documented-policy.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
 import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
@@ -23,16 +27,32 @@ export interface SubscriptionsProps {
   readonly assumeRoleArns?: readonly string[];
   /** Narrow the documented API Gateway resources to these regions. @default - the documented `*` region */
   readonly apiGatewayRegions?: readonly string[];
+  /**
+   * The opt-in lost-key sweeper: one more statement, `apigateway:GET` on `/apikeys`
+   * (`OPT_IN_STATEMENTS.sweepLostKeys`), on the role and in the member-account session policy.
+   * @default - `sweepLostKeys` of the agent configuration in `environment.FED_CONFIG` (false without one)
+   */
+  readonly sweepLostKeys?: boolean;
+}
+
+/** `sweepLostKeys` of the validated agent configuration the functions receive as `FED_CONFIG`. */
+function sweepLostKeysOf(environment: Record<string, string>): boolean {
+  const raw = environment.FED_CONFIG;
+  if (raw === undefined) return false;
+  return (JSON.parse(raw) as { sweepLostKeys?: unknown }).sweepLostKeys === true;
 }
 
 /**
  * Subscriptions: the function that creates an API key on a usage plan and deletes it (the documented
- * `apigateway:POST` and `apigateway:DELETE` statements, nothing more). Invoked by the relay and by
+ * `apigateway:POST` and `apigateway:DELETE` statements, nothing more — plus, only with `sweepLostKeys`,
+ * the opt-in `apigateway:GET` on `/apikeys` of the lost-key sweeper). Invoked by the relay and by
  * operators (`aws lambda invoke`).
  */
 export class Subscriptions extends Construct {
   readonly handler: FederationFunction;
   readonly apiGatewayPolicy: iam.Policy;
+  /** The opt-in `GET /apikeys` of the lost-key sweeper, when `sweepLostKeys` is on. */
+  readonly sweepLostKeysPolicy?: iam.Policy;
 
   constructor(scope: Construct, id: string, props: SubscriptionsProps) {
     super(scope, id);
@@ -54,6 +74,26 @@ export class Subscriptions extends Construct {
     });
     acknowledgeDocumentedWildcards(this.apiGatewayPolicy, statements);
 
+    const optIns: OptIn[] =
+      (props.sweepLostKeys ?? sweepLostKeysOf(props.environment)) ? ['sweepLostKeys'] : [];
+    if (optIns.includes('sweepLostKeys')) {
+      // Beyond the documented policy, on purpose and only when configured: a policy of its own.
+      this.sweepLostKeysPolicy = new iam.Policy(this, 'SweepLostKeysPolicy', {
+        statements: [optInStatement('sweepLostKeys', { regions: props.apiGatewayRegions })],
+        roles: [role],
+      });
+      for (const resource of optInStatementJson('sweepLostKeys', { regions: props.apiGatewayRegions })
+        .Resource) {
+        if (!resource.includes('*')) continue;
+        Validations.of(this.sweepLostKeysPolicy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${resource}]`,
+          reason:
+            'Opt-in sweepLostKeys: GetApiKeys with a name query in every region of the documented policy (its `*` ' +
+            'region); the /apikeys collection has no id to narrow it to and API Gateway ARNs carry no account.',
+        });
+      }
+    }
+
     if (props.assumeRoleArns && props.assumeRoleArns.length > 0) {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
@@ -61,10 +101,11 @@ export class Subscriptions extends Construct {
           resources: [...new Set(props.assumeRoleArns)],
         }),
       );
-      // Member roles carry the whole documented policy; the session keeps only this function's part.
+      // Member roles carry the whole documented policy; the session keeps only this function's part
+      // (and its opt-in statements, which the member role must carry too for them to take effect).
       this.handler.addEnvironment(
         'FED_ASSUME_ROLE_POLICY',
-        JSON.stringify(apiGatewayPolicyJson('subscriptions', { regions: props.apiGatewayRegions })),
+        JSON.stringify(apiGatewayPolicyJson('subscriptions', { regions: props.apiGatewayRegions, optIns })),
       );
     }
   }

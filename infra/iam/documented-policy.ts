@@ -8,6 +8,10 @@
  * - nothing else gets any `apigateway:` action (the relay forwards subscription commands by invoking the
  *   subscriptions function).
  *
+ * Opt-in statements ({@link OPT_IN_STATEMENTS}) are permissions beyond the documented policy that a
+ * configuration flag turns on (today one: `sweepLostKeys`, `GET /apikeys` for subscriptions). They are
+ * never part of the documented statements or of {@link DOCUMENTED_POLICY}.
+ *
  * Region: by default the statements keep the documented `*` region, so the union of the roles' grants is
  * exactly the documented policy (a test compares it with the seed's document). API Gateway management
  * ARNs carry no account id: a role's grant never reaches beyond its own account, and the actions and
@@ -55,6 +59,31 @@ export const DOCUMENTED_POLICY = {
   Statement: [DOCUMENTED_STATEMENTS.get, DOCUMENTED_STATEMENTS.post, DOCUMENTED_STATEMENTS.delete],
 } as const;
 
+/**
+ * Opt-in statements: permissions BEYOND the documented policy, granted only when the agent's
+ * configuration turns the feature on. They are kept apart from {@link DOCUMENTED_STATEMENTS} (which
+ * stays verbatim) so that a default deployment grants exactly the documented policy.
+ */
+export const OPT_IN_STATEMENTS = {
+  /**
+   * `sweepLostKeys: true` (subscriptions only): `GetApiKeys` with a name query, so the lost-key sweeper
+   * can find keys named `fed-<subscriptionId>` whose ids the ledger lost and delete them (with the
+   * documented `DELETE /apikeys/*`). See docs/subscriptions.md, "Sweeping lost keys".
+   */
+  sweepLostKeys: {
+    Effect: 'Allow',
+    Action: ['apigateway:GET'],
+    Resource: [arn('/apikeys')],
+  },
+} as const satisfies Record<string, DocumentedStatement>;
+
+export type OptIn = keyof typeof OPT_IN_STATEMENTS;
+
+/** The capability (role) each opt-in statement is granted to. */
+export const OPT_IN_CAPABILITY = {
+  sweepLostKeys: 'subscriptions',
+} as const satisfies Record<OptIn, string>;
+
 /** The agent capabilities that call API Gateway, and the documented statements each one gets. */
 export const API_GATEWAY_SPLIT = {
   discovery: ['get'],
@@ -94,6 +123,29 @@ export function documentedStatementsJson(
   });
 }
 
+/** One opt-in statement as JSON, narrowed like the documented ones when `regions` is given. */
+export function optInStatementJson(
+  optIn: OptIn,
+  options: DocumentedStatementOptions = {},
+): DocumentedStatement {
+  const statement = OPT_IN_STATEMENTS[optIn];
+  return {
+    Effect: statement.Effect,
+    Action: [...statement.Action],
+    Resource: withRegions(statement.Resource, options.regions),
+  };
+}
+
+/** One opt-in statement as a CDK policy statement. */
+export function optInStatement(optIn: OptIn, options: DocumentedStatementOptions = {}): iam.PolicyStatement {
+  const statement = optInStatementJson(optIn, options);
+  return new iam.PolicyStatement({
+    effect: iam.Effect.ALLOW,
+    actions: [...statement.Action],
+    resources: [...statement.Resource],
+  });
+}
+
 /** The documented statements of one capability, as CDK policy statements for its role. */
 export function documentedStatements(
   capability: ApiGatewayCapability,
@@ -116,11 +168,20 @@ export function documentedStatements(
  */
 export function apiGatewayPolicyJson(
   capability: ApiGatewayCapability,
-  options: DocumentedStatementOptions = {},
+  options: DocumentedStatementOptions & {
+    /** Opt-in statements of this capability appended after the documented ones. @default - none */
+    readonly optIns?: readonly OptIn[];
+  } = {},
 ): { Version: '2012-10-17'; Statement: { Effect: 'Allow'; Action: string[]; Resource: string[] }[] } {
+  const optIns = [...new Set(options.optIns ?? [])].map((optIn) => {
+    if (OPT_IN_CAPABILITY[optIn] !== capability) {
+      throw new Error(`Opt-in ${optIn} belongs to ${OPT_IN_CAPABILITY[optIn]}, not to ${capability}`);
+    }
+    return optInStatementJson(optIn, options);
+  });
   return {
     Version: '2012-10-17',
-    Statement: documentedStatementsJson(capability, options).map((s) => ({
+    Statement: [...documentedStatementsJson(capability, options), ...optIns].map((s) => ({
       Effect: s.Effect,
       Action: [...s.Action],
       Resource: [...s.Resource],

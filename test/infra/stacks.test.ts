@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, REPO_ROOT } from '../../infra/constructs/federation-function.js';
 import { RELAY_COMMAND_ROUTES } from '../../infra/constructs/relay.js';
@@ -9,6 +11,7 @@ import {
   apiGatewayPolicyJson,
   DOCUMENTED_POLICY,
   documentedStatementsJson,
+  OPT_IN_STATEMENTS,
 } from '../../infra/iam/documented-policy.js';
 import { LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
 import { createLedgerTable } from '../../layers/federation-core/src/ledger/table.js';
@@ -519,5 +522,108 @@ describe('MemberAccountStack', () => {
         ],
       },
     });
+  });
+});
+
+describe('IAM: opt-in sweepLostKeys (GET /apikeys for the lost-key sweeper)', () => {
+  let on: TestApp;
+  let onWithSources: TestApp;
+  const getApiKeys = {
+    Effect: 'Allow',
+    Action: ['apigateway:GET'],
+    Resource: ['arn:aws:apigateway:*::/apikeys'],
+  };
+
+  beforeAll(() => {
+    on = buildTestApp({ sweepLostKeys: true });
+    onWithSources = buildTestApp({ ...sourcesConfig, sweepLostKeys: true });
+  });
+
+  it('keeps the documented statements verbatim and the opt-in statement apart from them', () => {
+    expect(JSON.parse(JSON.stringify(DOCUMENTED_POLICY))).toEqual(documented);
+    expect(JSON.parse(JSON.stringify(OPT_IN_STATEMENTS.sweepLostKeys))).toEqual(getApiKeys);
+    const documentedGets = DOCUMENTED_POLICY.Statement.filter((st) =>
+      (st.Action as readonly string[]).includes('apigateway:GET'),
+    );
+    expect(documentedGets.flatMap((st) => st.Resource)).not.toContain('arn:aws:apigateway:*::/apikeys');
+  });
+
+  it('is off by default: subscriptions gets exactly the documented POST and DELETE', () => {
+    const statements = apiGatewayStatements(
+      statementsOfRole(base.federation, roleOf(base.federation, 'subscriptions')),
+    );
+    expect(statements).toEqual([documented.Statement[1], documented.Statement[2]]);
+    expect(statements.some((s) => s.Action.includes('apigateway:GET'))).toBe(false);
+  });
+
+  it('gives subscriptions exactly the documented POST and DELETE plus one GET /apikeys statement', () => {
+    const statements = apiGatewayStatements(
+      statementsOfRole(on.federation, roleOf(on.federation, 'subscriptions')),
+    );
+    expect(statements).toHaveLength(3);
+    expect(statements).toEqual(
+      expect.arrayContaining([documented.Statement[1], documented.Statement[2], getApiKeys]),
+    );
+    expect(apiGatewayPolicyJson('subscriptions', { optIns: ['sweepLostKeys'] }).Statement).toEqual([
+      documented.Statement[1],
+      documented.Statement[2],
+      getApiKeys,
+    ]);
+  });
+
+  it('leaves discovery and the relay functions unchanged', () => {
+    expect(apiGatewayStatements(statementsOfRole(on.federation, roleOf(on.federation, 'discovery')))).toEqual(
+      [documented.Statement[0]],
+    );
+    for (const name of ['relay-authorizer', 'relay-connection', 'relay-command']) {
+      expect(apiGatewayStatements(statementsOfRole(on.federation, roleOf(on.federation, name)))).toEqual([]);
+    }
+  });
+
+  it('puts the GET statement in the member-account session policy of subscriptions only', () => {
+    const sessionPolicy = (t: TestApp, name: string) => {
+      const fn = resourcesOf(t.federation)[functionOf(t.federation, name)]!;
+      const env = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+      return JSON.parse(env.FED_ASSUME_ROLE_POLICY as string) as unknown;
+    };
+    expect(sessionPolicy(onWithSources, 'subscriptions')).toEqual(
+      apiGatewayPolicyJson('subscriptions', { optIns: ['sweepLostKeys'] }),
+    );
+    expect(sessionPolicy(onWithSources, 'discovery')).toEqual(apiGatewayPolicyJson('discovery'));
+    expect(sessionPolicy(withSources, 'subscriptions')).toEqual(apiGatewayPolicyJson('subscriptions'));
+  });
+
+  it('narrows the GET statement to the discovered regions when scopeApiGatewayRegions is set', () => {
+    const scoped = buildTestApp({ ...sourcesConfig, sweepLostKeys: true }, { scopeApiGatewayRegions: true });
+    const gets = apiGatewayStatements(
+      statementsOfRole(scoped.federation, roleOf(scoped.federation, 'subscriptions')),
+    ).filter((s) => s.Action.includes('apigateway:GET'));
+    expect(gets).toHaveLength(1);
+    expect(gets[0]!.Action).toEqual(['apigateway:GET']);
+    expect([...(gets[0]!.Resource as string[])].sort()).toEqual([
+      'arn:aws:apigateway:eu-central-1::/apikeys',
+      'arn:aws:apigateway:eu-west-1::/apikeys',
+      'arn:aws:apigateway:us-east-1::/apikeys',
+    ]);
+  });
+
+  it('rejects an opt-in asked for another capability', () => {
+    expect(() => apiGatewayPolicyJson('discovery', { optIns: ['sweepLostKeys'] })).toThrow(/subscriptions/);
+  });
+
+  it('stays clean under cdk-nag AwsSolutions, with the wildcard acknowledged on the opt-in policy only', () => {
+    for (const t of [on, onWithSources]) {
+      const report = new AwsSolutionsChecks().validateScope(t.app);
+      expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources[0]?.constructPath}`)).toEqual(
+        [],
+      );
+    }
+    const policy = on.stacks.federation.subscriptions.sweepLostKeysPolicy;
+    const acks = policy!.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) => Object.keys(entry.data as Record<string, string>))
+      .map((id) => id.replace(/^annotation::/i, ''));
+    expect(acks).toEqual(['AwsSolutions-IAM5[Resource::arn:aws:apigateway:*::/apikeys]']);
+    expect(base.stacks.federation.subscriptions.sweepLostKeysPolicy).toBeUndefined();
   });
 });
