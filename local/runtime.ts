@@ -42,7 +42,7 @@ import {
   type LocalLambdaHandler,
   startLambdaEndpoint,
 } from './lambda-endpoint.js';
-import { startWebSocketApi, type WebSocketApi } from './websocket-api.js';
+import { type RouteTarget, startWebSocketApi, type WebSocketApi } from './websocket-api.js';
 
 export const DEFAULT_RELAY_PORT = 8787;
 export const DEFAULT_LAMBDA_PORT = 8788;
@@ -130,6 +130,18 @@ export function parsePort(value: string | number | undefined, flag: string): num
     );
   }
   return port;
+}
+
+/** The relay's command routes (the CDK app's WebSocket API routes them all to relay-command). */
+const RELAY_COMMAND_ROUTES = ['discover', 'sync', 'subscribe', 'unsubscribe', 'ping', '$default'] as const;
+
+/** The relay WebSocket API's route table: `$connect`/`$disconnect` to `connection`, every command route to `command`. */
+export function relayRoutes(connection: RouteTarget, command: RouteTarget): Record<string, RouteTarget> {
+  return {
+    $connect: connection,
+    $disconnect: connection,
+    ...Object.fromEntries(RELAY_COMMAND_ROUTES.map((route) => [route, command])),
+  };
 }
 
 /** A strong random token for the relay (256 bits, base64url). */
@@ -276,16 +288,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       portHint: '--relay-port (or FED_RELAY_PORT)',
       authorizer: target(FUNCTION_NAMES.relayAuthorizer),
       identitySource: ['route.request.header.Authorization'],
-      routes: {
-        $connect: target(FUNCTION_NAMES.relayConnection),
-        $disconnect: target(FUNCTION_NAMES.relayConnection),
-        discover: target(FUNCTION_NAMES.relayCommand),
-        sync: target(FUNCTION_NAMES.relayCommand),
-        subscribe: target(FUNCTION_NAMES.relayCommand),
-        unsubscribe: target(FUNCTION_NAMES.relayCommand),
-        ping: target(FUNCTION_NAMES.relayCommand),
-        $default: target(FUNCTION_NAMES.relayCommand),
-      },
+      routes: relayRoutes(target(FUNCTION_NAMES.relayConnection), target(FUNCTION_NAMES.relayCommand)),
       onHandlerError: (routeKey, error, connectionId) =>
         onError(`route ${routeKey} (connection ${connectionId})`, error),
     });

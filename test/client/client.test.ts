@@ -3,15 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../client/cli.js';
 import { ControlPlaneClient } from '../../client/control-plane-client.js';
 import { EventType, type OutboxEvent } from '../../layers/federation-core/src/index.js';
-import { type RelayWorld, startRelayWorld } from '../relay/support.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
+import { type RelayHarness, startRelayHarness, TEST_AGENT } from '../support/relay-harness.js';
 
 let emu: Emulator;
-let world: RelayWorld;
+let world: RelayHarness;
 
 beforeAll(async () => {
   emu = await startEmulator();
-  world = await startRelayWorld(emu);
+  world = await startRelayHarness(emu, TEST_AGENT);
 });
 
 afterAll(async () => {

@@ -16,15 +16,15 @@ import {
   TokenVerifier,
 } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
-import { type RelayWorld, rawConnect, rawLedger, startRelayWorld } from './support.js';
+import { type RelayHarness, startRelayHarness, TEST_AGENT } from '../support/relay-harness.js';
 
 let emu: Emulator;
-let world: RelayWorld;
+let world: RelayHarness;
 const clients: ControlPlaneClient[] = [];
 
 beforeAll(async () => {
   emu = await startEmulator();
-  world = await startRelayWorld(emu);
+  world = await startRelayHarness(emu, TEST_AGENT);
 });
 
 afterAll(async () => {
@@ -47,14 +47,14 @@ function collectEvents(c: ControlPlaneClient): EventMessage[] {
 }
 
 async function connectionRecords(): Promise<string[]> {
-  return (await new ConnectionRepository(rawLedger(emu)).list()).map((c) => c.connectionId).sort();
+  return (await new ConnectionRepository(world.ledger).list()).map((c) => c.connectionId).sort();
 }
 
 describe('relay $connect', () => {
   it('refuses a connection without a token (401) and with a wrong token (403), writing no record', async () => {
     const before = await connectionRecords();
-    await expect(rawConnect(world, null)).rejects.toMatchObject({ status: 401 });
-    await expect(rawConnect(world, 'not-the-token')).rejects.toMatchObject({ status: 403 });
+    await expect(world.connect(null)).rejects.toMatchObject({ status: 401 });
+    await expect(world.connect('not-the-token')).rejects.toMatchObject({ status: 403 });
     const wrong = new ControlPlaneClient({ url: world.ws.url, token: 'wrong', reconnect: false });
     await expect(wrong.connect()).rejects.toThrow(/refused the connection \(403\): check the token/);
     await world.idle();
@@ -76,7 +76,7 @@ describe('relay $connect', () => {
   });
 
   it('greets a new connection with hello and records it in the ledger', async () => {
-    const raw = await rawConnect(world);
+    const raw = await world.connect();
     const hello = await raw.waitFor((m) => m.event === 'hello');
     expect(hello).toEqual({
       type: 'event',
@@ -204,7 +204,7 @@ describe('relay commands', () => {
   });
 
   it('bad JSON, unknown action, missing fields and oversized frames: FAILED replies and no AWS call', async () => {
-    const raw = await rawConnect(world);
+    const raw = await world.connect();
     await raw.waitFor((m) => m.event === 'hello');
     await world.idle();
     const callsBefore = emu.proxy.calls.count();
@@ -241,7 +241,7 @@ describe('relay delivery', () => {
     const document = bigOpenApi(1024 * 1024);
     const bytes = Buffer.from(JSON.stringify(document), 'utf8');
     expect(bytes.length).toBeGreaterThanOrEqual(1024 * 1024);
-    const stored = await world.definitions.put(bytes);
+    const stored = await world.discovery.definitions.put(bytes);
     const [template] = await world.relay.catalog.listAll();
     const api: FederatedApi = {
       ...(template as FederatedApi),
@@ -251,7 +251,7 @@ describe('relay delivery', () => {
     };
     await world.relay.catalog.putApi(api);
 
-    const raw = await rawConnect(world);
+    const raw = await world.connect();
     await raw.waitFor((m) => m.event === 'hello');
     const c = client({ syncOnConnect: false });
     await c.connect();

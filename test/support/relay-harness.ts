@@ -4,6 +4,10 @@
  * subscriptions handlers (over the core's wirings, as their modules build them) behind the local
  * Lambda Invoke endpoint; the ledger, secrets and API Gateway in moto through the fidelity proxy.
  *
+ * One harness for the relay, client and reliability tests; options cover what they vary (seed, engine
+ * settings, token cache clock, agent identity, holding discovery mid-run through {@link RelayHarness.holdDiscovery}).
+ * The route table and the function names are the local runtime's (`local/runtime.ts`), so both wire alike.
+ *
  * ```ts
  * const emu = await startEmulator();
  * const agent = await startRelayHarness(emu, { seed: mySeed });
@@ -51,6 +55,7 @@ import {
   TokenVerifier,
 } from '../../layers/federation-core/src/index.js';
 import { type LambdaEndpoint, startLambdaEndpoint } from '../../local/lambda-endpoint.js';
+import { FUNCTION_NAMES, generateToken, relayRoutes } from '../../local/runtime.js';
 import { startWebSocketApi, type WebSocketApi } from '../../local/websocket-api.js';
 import { type Emulator, TEST_CREDENTIALS } from './emulator.js';
 
@@ -84,7 +89,21 @@ export interface RelayHarnessOptions {
   readonly subscriptionHooks?: SubscriptionHooks;
   /** Give the handlers real Powertools loggers (default true: their output is what hygiene scans). */
   readonly loggers?: boolean;
+  /** The agent identity the relay announces in `hello` and `ping` (default `reliability-agent`, `0.0.0-reliability`). */
+  readonly agentId?: string;
+  readonly version?: string;
+  /** Default timeout of {@link RawConnection.waitFor} on connections from `connect()` (default 20 s). */
+  readonly waitForTimeoutMs?: number;
 }
+
+/** The agent the relay and client tests talk to: the identity they assert on, no loggers, quick retries. */
+export const TEST_AGENT = {
+  agentId: 'test-agent',
+  version: '9.9.9-test',
+  loggers: false,
+  discovery: { concurrency: 2, retry: { baseDelayMs: 5, maxDelayMs: 20, maxAttempts: 4 } },
+  waitForTimeoutMs: 15_000,
+} as const satisfies RelayHarnessOptions;
 
 export interface RelayHarness {
   readonly emu: Emulator;
@@ -96,6 +115,8 @@ export interface RelayHarness {
   readonly factory: AwsClientFactory;
   /** The ledger straight to moto (uncounted), for assertions. */
   readonly ledger: LedgerTable;
+  /** The ledger through the proxy, as the handlers see it. */
+  readonly table: LedgerTable;
   readonly relay: RelayWiring;
   readonly discovery: DiscoveryWiring;
   readonly subscriptions: SubscriptionsWiring;
@@ -110,6 +131,10 @@ export interface RelayHarness {
   };
   /** Failures the emulators reported (handler throws, failed asynchronous invocations). */
   readonly handlerErrors: { where: string; error: unknown }[];
+  /** Discovery invocations received by the Lambda endpoint so far (direct `handlers.discovery` calls excluded). */
+  discoveryCalls(): number;
+  /** Makes the discovery invocations through the Lambda endpoint wait until the returned function is called. */
+  holdDiscovery(): () => void;
   /** Writes a new relay token to Secrets Manager (the verifier sees it once its cache expires). */
   rotateToken(): Promise<string>;
   connect(token?: string | null, headers?: Record<string, string>): Promise<RawConnection>;
@@ -125,7 +150,7 @@ export async function startRelayHarness(
 ): Promise<RelayHarness> {
   await emu.reset();
   await createLedgerTable(emu.dynamoDb(), HARNESS_TABLE);
-  let token = randomBytes(32).toString('base64url');
+  let token = generateToken();
   const secrets = new SecretsManagerClient(emu.clientConfig({ via: 'moto' }));
   await secrets.send(new CreateSecretCommand({ Name: HARNESS_RELAY_SECRET, SecretString: token }));
   await secrets.send(
@@ -144,6 +169,8 @@ export async function startRelayHarness(
   };
   const logger = (name: string) => (options.loggers === false ? undefined : createLogger(name));
   const handlerErrors: { where: string; error: unknown }[] = [];
+  let gate: Promise<void> | undefined;
+  let discoveryCalls = 0;
 
   // Late-bound: the Lambda endpoint and the WebSocket API need each other's URLs.
   let handlers!: RelayHarness['handlers'];
@@ -152,9 +179,15 @@ export async function startRelayHarness(
     region: emu.region,
     accountId: emu.accountId,
     functions: {
-      'relay-connection': (event: unknown, context: Context) => handlers.connection(event as never, context),
-      discovery: (event: unknown, context: Context) => handlers.discovery(event, context),
-      subscriptions: (event: unknown, context: Context) => handlers.subscriptions(event, context),
+      [FUNCTION_NAMES.relayConnection]: (event: unknown, context: Context) =>
+        handlers.connection(event as never, context),
+      [FUNCTION_NAMES.discovery]: async (event: unknown, context: Context) => {
+        discoveryCalls++;
+        if (gate) await gate;
+        return handlers.discovery(event, context);
+      },
+      [FUNCTION_NAMES.subscriptions]: (event: unknown, context: Context) =>
+        handlers.subscriptions(event, context),
     },
     onAsyncError: (name, error) => handlerErrors.push({ where: `async ${name}`, error }),
   });
@@ -172,24 +205,18 @@ export async function startRelayHarness(
     region: emu.region,
     accountId: emu.accountId,
     maxMessageBytes: options.maxMessageBytes,
-    authorizer: { functionName: 'relay-authorizer', handler: (e) => handlers.authorizer(e) },
+    authorizer: { functionName: FUNCTION_NAMES.relayAuthorizer, handler: (e) => handlers.authorizer(e) },
     identitySource: ['route.request.header.Authorization'],
-    routes: {
-      $connect: { functionName: 'relay-connection', handler: (e, c) => handlers.connection(e, c) },
-      $disconnect: { functionName: 'relay-connection', handler: (e, c) => handlers.connection(e, c) },
-      ...Object.fromEntries(
-        ['discover', 'sync', 'subscribe', 'unsubscribe', 'ping', '$default'].map((route) => [
-          route,
-          { functionName: 'relay-command', handler: (e: never) => handlers.command(e) },
-        ]),
-      ),
-    },
+    routes: relayRoutes(
+      { functionName: FUNCTION_NAMES.relayConnection, handler: (e, c) => handlers.connection(e as never, c) },
+      { functionName: FUNCTION_NAMES.relayCommand, handler: (e) => handlers.command(e as never) },
+    ),
     onHandlerError: (routeKey, error) => handlerErrors.push({ where: routeKey, error }),
   });
 
   const config: LoadedConfig = {
     agent: parseAgentConfig({
-      agentId: 'reliability-agent',
+      agentId: options.agentId ?? 'reliability-agent',
       tableName: HARNESS_TABLE,
       relayTokenSecretName: HARNESS_RELAY_SECRET,
       apiKeySecretName: HARNESS_HMAC_SECRET,
@@ -198,9 +225,9 @@ export async function startRelayHarness(
       region: emu.region,
       endpoint: emu.endpoint,
       connectionsUrl: ws.connectionsUrl,
-      discoveryFunctionName: 'discovery',
-      subscriptionsFunctionName: 'subscriptions',
-      version: '0.0.0-reliability',
+      discoveryFunctionName: FUNCTION_NAMES.discovery,
+      subscriptionsFunctionName: FUNCTION_NAMES.subscriptions,
+      version: options.version ?? '0.0.0-reliability',
     },
   };
   const relay = createRelayWiring({ config, clients: factory, invoker, logger: logger('relay') });
@@ -245,18 +272,31 @@ export async function startRelayHarness(
     },
     factory,
     ledger,
+    table: discovery.table,
     relay,
     discovery,
     subscriptions,
     seeded,
     handlers,
     handlerErrors,
+    discoveryCalls: () => discoveryCalls,
+    holdDiscovery() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
     async rotateToken() {
-      token = randomBytes(32).toString('base64url');
+      token = generateToken();
       await secrets.send(new PutSecretValueCommand({ SecretId: HARNESS_RELAY_SECRET, SecretString: token }));
       return token;
     },
-    connect: (presented = token, headers = {}) => rawConnect(ws.url, presented, headers),
+    connect: (presented = token, headers = {}) =>
+      rawConnect(ws.url, presented, headers, options.waitForTimeoutMs),
     async idle() {
       for (let i = 0; i < 5; i++) {
         await ws.idle();
@@ -273,9 +313,11 @@ export async function startRelayHarness(
   return harness;
 }
 
-/** A raw WebSocket client that decodes every frame (reassembling parts) and records the messages. */
+/** A raw WebSocket client that records every frame and decodes them (reassembling parts) into messages. */
 export interface RawConnection {
   readonly socket: WebSocket;
+  /** Every text frame received, as sent (parts not reassembled), in arrival order. */
+  readonly frames: string[];
   /** Every whole message received, in arrival order. */
   readonly messages: Record<string, unknown>[];
   /** Close code and reason once closed. */
@@ -298,11 +340,13 @@ export function rawConnect(
   url: string,
   token: string | null,
   headers: Record<string, string> = {},
+  waitForTimeoutMs = 20_000,
 ): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, {
       headers: { ...(token === null ? {} : { Authorization: `Bearer ${token}` }), ...headers },
     });
+    const frames: string[] = [];
     const messages: Record<string, unknown>[] = [];
     const reassembler = new Reassembler();
     const waiters = new Set<{
@@ -315,7 +359,9 @@ export function rawConnect(
     });
     socket.on('close', (code, reason) => closedResolve({ code, reason: reason.toString() }));
     socket.on('message', (data) => {
-      const message = decodeFrame(data.toString(), reassembler) as Record<string, unknown> | undefined;
+      const frame = data.toString();
+      frames.push(frame);
+      const message = decodeFrame(frame, reassembler) as Record<string, unknown> | undefined;
       if (!message) return;
       messages.push(message);
       for (const w of [...waiters]) {
@@ -329,7 +375,7 @@ export function rawConnect(
       reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })),
     );
     socket.on('error', reject);
-    const waitFor: RawConnection['waitFor'] = (predicate, timeoutMs = 20_000) =>
+    const waitFor: RawConnection['waitFor'] = (predicate, timeoutMs = waitForTimeoutMs) =>
       new Promise((res, rej) => {
         const found = messages.find(predicate);
         if (found) return res(found);
@@ -349,6 +395,7 @@ export function rawConnect(
     socket.on('open', () =>
       resolve({
         socket,
+        frames,
         messages,
         closed,
         send: (text) => socket.send(text),
