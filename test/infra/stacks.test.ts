@@ -197,7 +197,7 @@ describe('IAM: the documented policy, split', () => {
   it('narrows assumed-role sessions to each function’s part of the documented policy', () => {
     const sessionPolicy = (t: TestApp, name: string) => {
       const fn = resourcesOf(t.federation)[functionOf(t.federation, name)]!;
-      const env = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
       return env.FED_ASSUME_ROLE_POLICY;
     };
     expect(JSON.parse(sessionPolicy(withSources, 'discovery') as string)).toEqual(
@@ -583,7 +583,7 @@ describe('IAM: opt-in sweepLostKeys (GET /apikeys for the lost-key sweeper)', ()
   it('puts the GET statement in the member-account session policy of subscriptions only', () => {
     const sessionPolicy = (t: TestApp, name: string) => {
       const fn = resourcesOf(t.federation)[functionOf(t.federation, name)]!;
-      const env = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
       return JSON.parse(env.FED_ASSUME_ROLE_POLICY as string) as unknown;
     };
     expect(sessionPolicy(onWithSources, 'subscriptions')).toEqual(
