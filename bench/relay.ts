@@ -51,7 +51,7 @@ function connect(url: string, token: string): Promise<Client> {
       const message = decodeFrame(data.toString('utf8'), reassembler) as
         | { type?: string; event?: string; seq?: number }
         | undefined;
-      if (!message || message.type !== 'event') return;
+      if (message?.type !== 'event') return;
       if (message.event === 'hello') {
         helloResolve();
         return;
