@@ -199,7 +199,8 @@ async function main(): Promise<void> {
   );
   console.log(markdownTable(figures));
   console.log(`\nPrices (us-east-1, as of ${PRICES_AS_OF}):`);
-  for (const p of Object.values(PRICES)) console.log(`- ${Number(p.value.toPrecision(6))} ${p.unit} — ${p.source}`);
+  for (const p of Object.values(PRICES))
+    console.log(`- ${Number(p.value.toPrecision(6))} ${p.unit} — ${p.source}`);
   console.log(`\nResults: ${file}`);
 }
 
