@@ -297,6 +297,29 @@ describe('lost-key sweeper against the emulator', () => {
     expect((await allKeys(world.raw)).map((k) => k.id).sort()).toEqual([result.apiKeyId, foreign.id].sort());
   });
 
+  it('follows GetApiKeys paging (500 a page) to a lost key behind 500 keys the name query also matches', async () => {
+    // 500 keys whose names start with "fed-sub-1" (the query is a prefix) come first in moto's order.
+    const names = Array.from({ length: 500 }, (_, i) => `fed-sub-1-other-${i}`);
+    for (let i = 0; i < names.length; i += 25) {
+      await Promise.all(
+        names
+          .slice(i, i + 25)
+          .map((name) => world.raw.send(new CreateApiKeyCommand({ name, enabled: false }))),
+      );
+    }
+    const { result, lostKeyId } = await subscribeWithLostKey('sub-1');
+    emu.proxy.setPolicy(SWEEPER_POLICY);
+    emu.proxy.resetCalls();
+    const swept = await sweepLostKeys(deps, { subscriptionIds: ['sub-1'] });
+    expect(swept.deleted).toEqual([{ subscriptionId: 'sub-1', apiKeyId: lostKeyId }]);
+    expect(swept.kept).toEqual([
+      { subscriptionId: 'sub-1', apiKeyId: result.apiKeyId, reason: 'ACTIVE_KEY' },
+    ]);
+    expect(emu.proxy.calls.countOf('GetApiKeys')).toBe(2);
+    expect(emu.proxy.calls.count({ outcome: 'rejected' })).toBe(0);
+    expect(await allKeys(world.raw)).toHaveLength(501);
+  });
+
   it('sweeps only the named subscriptions and reports unknown ones', async () => {
     const one = await subscribeWithLostKey('sub-1');
     const two = await subscribeWithLostKey('sub-2');
