@@ -63,6 +63,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
         description: 'apigw-federation: member-account role with the documented minimum API Gateway policy',
         trustedRoleArns: settings.member.trustedRoleArns,
         roleName: settings.member.roleName,
+        sweepLostKeys: settings.config.sweepLostKeys,
       })
     : undefined;
   if (settings.nag ?? true) {

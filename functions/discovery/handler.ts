@@ -15,6 +15,7 @@ import {
   formatIssues,
   type Logger,
   loadConfig,
+  METRICS_NAMESPACE,
   once,
   type RelayPublisher,
   toFederationError,
@@ -159,7 +160,7 @@ const clients = new AwsClientFactory({
   assumeRoleSessionPolicy: config.runtime.assumeRoleSessionPolicy,
 });
 const logger = createLogger('discovery');
-const metrics = new Metrics({ namespace: 'ApigwFederation', serviceName: 'discovery' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'discovery' });
 const wiring = once(() => createDiscoveryWiring({ config, clients, logger }));
 const run = once(() => createDiscoveryHandler({ ...wiring(), logger, metrics }));
 

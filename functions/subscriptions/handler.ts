@@ -13,9 +13,11 @@ import {
   createLogger,
   createSubscriptionsWiring,
   createSweeperDeps,
+  FEDERATION_METRICS,
   isSweepEvent,
   type Logger,
   loadConfig,
+  METRICS_NAMESPACE,
   type NewEvent,
   type Outbox,
   once,
@@ -52,6 +54,7 @@ export type SubscriptionsResult = SubscribeResult | UnsubscribeResult | Subscrip
 
 /** Time kept back from the Lambda's remaining time (answering, flushing metrics). */
 const RESERVE_MS = 2_000;
+const METRICS = FEDERATION_METRICS.subscriptions;
 
 /** The handler without its middy wiring: tests and the local runtime pass their own deps. */
 export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
@@ -77,7 +80,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
         const { action: _action, ...input } = parseSweepEvent(event);
         if (!deps.sweep) throw sweeperDisabledError();
         const result = await deps.sweep(input);
-        deps.metrics?.addMetric('LostKeysDeleted', MetricUnit.Count, result.deleted.length);
+        deps.metrics?.addMetric(METRICS.lostKeysDeleted, MetricUnit.Count, result.deleted.length);
         deps.logger?.info('sweep answered', {
           examined: result.examined,
           deleted: result.deleted.length,
@@ -96,7 +99,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
               ? {}
               : { leaseMs: remaining + 1_000, waitMs: Math.max(0, Math.min(10_000, remaining - RESERVE_MS)) };
           const result = await deps.service.subscribe(input, options);
-          deps.metrics?.addMetric('Subscribed', MetricUnit.Count, 1);
+          deps.metrics?.addMetric(METRICS.created, MetricUnit.Count, 1);
           deps.logger?.info('subscribe answered', {
             subscriptionId: result.subscriptionId,
             apiKeyId: result.apiKeyId,
@@ -108,7 +111,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
           const { action: _action, ...input } = request;
           const { result, events } = await deps.service.unsubscribe(input);
           await publish(events);
-          deps.metrics?.addMetric('Unsubscribed', MetricUnit.Count, 1);
+          deps.metrics?.addMetric(METRICS.revoked, MetricUnit.Count, 1);
           deps.logger?.info('unsubscribe answered', {
             subscriptionId: result.subscriptionId,
             events: events.length,
@@ -122,7 +125,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
       }
     } catch (error) {
       const typed = asFederationError(error, 'subscriptions');
-      deps.metrics?.addMetric('SubscriptionErrors', MetricUnit.Count, 1);
+      deps.metrics?.addMetric(METRICS.failed, MetricUnit.Count, 1);
       deps.logger?.warn('request failed', { error: typed.toJSON() });
       throw toInvokeError(typed, 'subscriptions');
     }
@@ -136,7 +139,7 @@ const clients = new AwsClientFactory({
   assumeRoleSessionPolicy: config.runtime.assumeRoleSessionPolicy,
 });
 const logger = createLogger('subscriptions');
-const metrics = new Metrics({ namespace: 'ApigwFederation', serviceName: 'subscriptions' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'subscriptions' });
 const wiring = once(() => createSubscriptionsWiring({ config, clients, logger }));
 
 const run = once(() => {

@@ -1,7 +1,12 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { DOCUMENTED_POLICY, documentedPolicyDocument } from '../iam/documented-policy.js';
-import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
+import {
+  DOCUMENTED_POLICY,
+  documentedPolicyDocument,
+  optInStatement,
+  optInStatementJson,
+} from '../iam/documented-policy.js';
+import { acknowledgeDocumentedWildcards, acknowledgeSweeperWildcards } from '../iam/nag.js';
 
 /** Default name of the member-account role (a cross-account contract, so a fixed, known name). */
 export const MEMBER_ROLE_NAME = 'apigw-federation-member';
@@ -11,6 +16,11 @@ export interface MemberAccountRoleProps {
   readonly trustedRoleArns: readonly string[];
   /** @default MEMBER_ROLE_NAME */
   readonly roleName?: string;
+  /**
+   * Also grant the opt-in `apigateway:GET` on `/apikeys` of the lost-key sweeper (set it when the
+   * agent's configuration has `sweepLostKeys`). @default false
+   */
+  readonly sweepLostKeys?: boolean;
 }
 
 /**
@@ -31,8 +41,15 @@ export class MemberAccountRole extends Construct {
       roleName: props.roleName ?? MEMBER_ROLE_NAME,
       description: 'apigw-federation: documented minimum API Gateway policy for the federation agent',
       assumedBy: new iam.CompositePrincipal(...principals),
-      inlinePolicies: { DocumentedMinimumPolicy: documentedPolicyDocument() },
+      inlinePolicies: {
+        DocumentedMinimumPolicy: documentedPolicyDocument(),
+        // Beyond the documented policy, only when the sweeper is configured: a policy of its own.
+        ...(props.sweepLostKeys
+          ? { SweepLostKeys: new iam.PolicyDocument({ statements: [optInStatement('sweepLostKeys')] }) }
+          : {}),
+      },
     });
     acknowledgeDocumentedWildcards(this.role, DOCUMENTED_POLICY.Statement);
+    if (props.sweepLostKeys) acknowledgeSweeperWildcards(this.role, optInStatementJson('sweepLostKeys'));
   }
 }

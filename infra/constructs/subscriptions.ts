@@ -13,7 +13,7 @@ import {
   optInStatementJson,
 } from '../iam/documented-policy.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
-import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
+import { acknowledgeDocumentedWildcards, acknowledgeSweeperWildcards } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
 
 export interface SubscriptionsProps {
@@ -30,16 +30,9 @@ export interface SubscriptionsProps {
   /**
    * The opt-in lost-key sweeper: one more statement, `apigateway:GET` on `/apikeys`
    * (`OPT_IN_STATEMENTS.sweepLostKeys`), on the role and in the member-account session policy.
-   * @default - `sweepLostKeys` of the agent configuration in `environment.FED_CONFIG` (false without one)
+   * @default false
    */
   readonly sweepLostKeys?: boolean;
-}
-
-/** `sweepLostKeys` of the validated agent configuration the functions receive as `FED_CONFIG`. */
-function sweepLostKeysOf(environment: Record<string, string>): boolean {
-  const raw = environment.FED_CONFIG;
-  if (raw === undefined) return false;
-  return (JSON.parse(raw) as { sweepLostKeys?: unknown }).sweepLostKeys === true;
 }
 
 /**
@@ -74,24 +67,17 @@ export class Subscriptions extends Construct {
     });
     acknowledgeDocumentedWildcards(this.apiGatewayPolicy, statements);
 
-    const optIns: OptIn[] =
-      (props.sweepLostKeys ?? sweepLostKeysOf(props.environment)) ? ['sweepLostKeys'] : [];
+    const optIns: OptIn[] = props.sweepLostKeys ? ['sweepLostKeys'] : [];
     if (optIns.includes('sweepLostKeys')) {
       // Beyond the documented policy, on purpose and only when configured: a policy of its own.
       this.sweepLostKeysPolicy = new iam.Policy(this, 'SweepLostKeysPolicy', {
         statements: [optInStatement('sweepLostKeys', { regions: props.apiGatewayRegions })],
         roles: [role],
       });
-      for (const resource of optInStatementJson('sweepLostKeys', { regions: props.apiGatewayRegions })
-        .Resource) {
-        if (!resource.includes('*')) continue;
-        Validations.of(this.sweepLostKeysPolicy).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${resource}]`,
-          reason:
-            'Opt-in sweepLostKeys: GetApiKeys with a name query in every region of the documented policy (its `*` ' +
-            'region); the /apikeys collection has no id to narrow it to and API Gateway ARNs carry no account.',
-        });
-      }
+      acknowledgeSweeperWildcards(
+        this.sweepLostKeysPolicy,
+        optInStatementJson('sweepLostKeys', { regions: props.apiGatewayRegions }),
+      );
     }
 
     if (props.assumeRoleArns && props.assumeRoleArns.length > 0) {

@@ -25,6 +25,22 @@ export function acknowledgeDocumentedWildcards(
 }
 
 /**
+ * Acknowledges the `AwsSolutions-IAM5` findings of the opt-in `GET /apikeys` of the lost-key sweeper
+ * granted on `scope`: its region is the documented `*` unless narrowed.
+ */
+export function acknowledgeSweeperWildcards(scope: IConstruct, statement: DocumentedStatement): void {
+  for (const resource of statement.Resource) {
+    if (!resource.includes('*')) continue;
+    Validations.of(scope).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${resource}]`,
+      reason:
+        'Opt-in sweepLostKeys: GetApiKeys with a name query in every region of the documented policy (its `*` ' +
+        'region); the /apikeys collection has no id to narrow it to and API Gateway ARNs carry no account.',
+    });
+  }
+}
+
+/**
  * Acknowledges the one `AwsSolutions-IAM5` finding of a wildcard resource ARN (a token of the same stack,
  * rendered the way cdk-nag renders it) on `scope`, with its reason.
  */

@@ -83,6 +83,7 @@ export class FederationStack extends Stack {
       environment,
       assumeRoleArns,
       apiGatewayRegions,
+      sweepLostKeys: config.sweepLostKeys,
     });
     this.relay = new Relay(this, 'Relay', {
       coreLayer: this.coreLayer.layer,

@@ -626,4 +626,27 @@ describe('IAM: opt-in sweepLostKeys (GET /apikeys for the lost-key sweeper)', ()
     expect(acks).toEqual(['AwsSolutions-IAM5[Resource::arn:aws:apigateway:*::/apikeys]']);
     expect(base.stacks.federation.subscriptions.sweepLostKeysPolicy).toBeUndefined();
   });
+
+  it('grants the member-account role the opt-in statement only when the sweeper is configured', () => {
+    const member = { trustedRoleArns: ['arn:aws:iam::111122223333:role/agent-subscriptions'] };
+    const policies = (t: TestApp) =>
+      Object.values(resourcesOf(t.member!))
+        .filter((r) => r.Type === 'AWS::IAM::Role')
+        .flatMap((r) => (r.Properties?.Policies ?? []) as { PolicyName: string; PolicyDocument: unknown }[]);
+    const withSweeper = buildTestApp({ ...sourcesConfig, sweepLostKeys: true }, { member });
+    expect(policies(withSweeper).map((p) => p.PolicyName)).toEqual([
+      'DocumentedMinimumPolicy',
+      'SweepLostKeys',
+    ]);
+    expect(policies(withSweeper)[1]!.PolicyDocument).toEqual({
+      Version: '2012-10-17',
+      // CloudFormation's rendering of one-element lists.
+      Statement: [{ Effect: 'Allow', Action: 'apigateway:GET', Resource: 'arn:aws:apigateway:*::/apikeys' }],
+    });
+    expect(policies(buildTestApp(sourcesConfig, { member })).map((p) => p.PolicyName)).toEqual([
+      'DocumentedMinimumPolicy',
+    ]);
+    const report = new AwsSolutionsChecks().validateScope(withSweeper.app);
+    expect(report.violations).toEqual([]);
+  });
 });

@@ -18,5 +18,6 @@ export const FEDERATION_METRICS = {
     created: 'Subscribed',
     revoked: 'Unsubscribed',
     failed: 'SubscriptionErrors',
+    lostKeysDeleted: 'LostKeysDeleted',
   },
 } as const;
