@@ -1,4 +1,8 @@
-import { GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+/**
+ * The ledger's subscription records (`SUB#<subscriptionId>`): the record type and the repository whose
+ * conditional writes move a subscription through its states, including the lost-key sweeper's writes.
+ */
+import { GetCommand, PutCommand, paginateQuery, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SubscriptionStatus } from '../model.js';
 import { keys, type LedgerTable } from './table.js';
 
@@ -63,6 +67,10 @@ export interface SubscriptionRecord {
   /** The in-flight attempt: its random token and when its lease ends (epoch ms). */
   readonly leaseOwner?: string;
   readonly leaseExpiresAt?: number;
+  /** Set by the lost-key sweeper: when it last swept this subscription's keys. */
+  readonly sweptAt?: string;
+  /** Keys the lost-key sweeper deleted for this subscription, over all its sweeps. */
+  readonly sweptKeys?: number;
 }
 
 /** Fields of a new PENDING record. */
@@ -82,6 +90,8 @@ export type NewSubscription = Omit<
   | 'leaseExpiresAt'
   | 'keyGeneration'
   | 'lostKeyGenerations'
+  | 'sweptAt'
+  | 'sweptKeys'
 >;
 
 /** A lease on one subscription: the token that owns it and its end (epoch ms). */
@@ -100,6 +110,15 @@ function toRecord(item: Record<string, unknown>): SubscriptionRecord {
   const copy: Record<string, unknown> = { ...item };
   for (const field of INTERNAL_FIELDS) delete copy[field];
   return copy as unknown as SubscriptionRecord;
+}
+
+/** A record the lost-key sweeper should look at (see {@link SubscriptionRepository.listSweepCandidates}). */
+function isSweepCandidate(record: SubscriptionRecord): boolean {
+  if (record.sweptAt !== undefined && record.sweptAt >= record.updatedAt) return false;
+  if ((record.lostKeyGenerations?.length ?? 0) > 0) return true;
+  if (record.status === SubscriptionStatus.FAILED || record.status === SubscriptionStatus.PENDING)
+    return true;
+  return record.status === SubscriptionStatus.REVOKED && record.keyDeleted !== true;
 }
 
 function isConditionFailed(error: unknown): boolean {
@@ -203,13 +222,17 @@ export class SubscriptionRepository {
     });
   }
 
-  /** Gives the lease back without changing the state, so the next attempt need not wait for expiry. */
-  async release(subscriptionId: string, owner: string): Promise<boolean> {
+  /**
+   * Gives the lease back without changing the state, so the next attempt need not wait for expiry.
+   * `touch: false` leaves `updatedAt` as it is (the sweeper's lease is no change of the subscription).
+   */
+  async release(subscriptionId: string, owner: string, options: { touch?: boolean } = {}): Promise<boolean> {
     const out = await this.update(subscriptionId, {
       set: {},
       remove: ['leaseOwner', 'leaseExpiresAt'],
       condition: 'leaseOwner = :owner',
       values: { ':owner': owner },
+      touch: options.touch,
     });
     return out !== undefined;
   }
@@ -338,7 +361,107 @@ export class SubscriptionRepository {
     return records;
   }
 
-  /** One conditional UpdateItem; undefined when the condition (or the record's existence) failed. */
+  /**
+   * The lost-key sweeper's candidates, up to `limit` (`truncated` when there are more): a Scan of the
+   * ledger filtered to subscription records that may have keys the ledger does not hold — lost key
+   * generations, FAILED or PENDING records (a crashed attempt may have created a key before recording
+   * it), REVOKED records whose key is not deleted yet — and that changed since their last sweep. A Scan
+   * reads the whole table (catalog, outbox, runs too): acceptable for an operator-invoked sweep; the
+   * subscription records' gsi1 slot is taken by the usage-plan index.
+   */
+  async listSweepCandidates(limit: number): Promise<{ records: SubscriptionRecord[]; truncated: boolean }> {
+    const records: SubscriptionRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.table.client.send(
+        new ScanCommand({
+          TableName: this.table.tableName,
+          ExclusiveStartKey: startKey,
+          FilterExpression:
+            'sk = :sub AND begins_with(pk, :subPrefix) AND (attribute_exists(lostKeyGenerations) OR ' +
+            '#status IN (:failed, :pending) OR (#status = :revoked AND keyDeleted <> :true))',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':sub': keys.subscription('').sk,
+            ':subPrefix': keys.subscription('').pk,
+            ':failed': SubscriptionStatus.FAILED,
+            ':pending': SubscriptionStatus.PENDING,
+            ':revoked': SubscriptionStatus.REVOKED,
+            ':true': true,
+          },
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const record = toRecord(item);
+        if (!isSweepCandidate(record)) continue;
+        if (records.length >= limit) return { records, truncated: true };
+        records.push(record);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { records, truncated: false };
+  }
+
+  /**
+   * Takes the lease of a record for a sweep: only while its status is still `seen.status` and no
+   * subscribe holds a live lease (so none creates a key meanwhile). `updatedAt` is left as it is.
+   */
+  takeSweepLease(
+    seen: Pick<SubscriptionRecord, 'subscriptionId' | 'status'>,
+    lease: SubscriptionLease,
+  ): Promise<SubscriptionRecord | undefined> {
+    return this.update(seen.subscriptionId, {
+      set: { leaseOwner: lease.owner, leaseExpiresAt: lease.expiresAt },
+      condition: '#status = :seen AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)',
+      values: { ':seen': seen.status, ':nowMs': this.now().getTime() },
+      touch: false,
+    });
+  }
+
+  /**
+   * Marks a record swept (one conditional write): `sweptAt` (equal to `updatedAt`), `sweptKeys` grown
+   * by `deletedKeys`, `lostKeyGenerations` cleared. With `owner` (a PENDING/FAILED record swept under
+   * its lease) only by that lease, which is released, and a FAILED record's key id is cleared; else only
+   * if the status (and an ACTIVE record's key) is still what the sweep saw, and a REVOKED record's key
+   * counts as deleted. Undefined when the record changed meanwhile.
+   */
+  markSwept(
+    seen: SubscriptionRecord,
+    owner: string | undefined,
+    deletedKeys: number,
+  ): Promise<SubscriptionRecord | undefined> {
+    const at = this.now().toISOString();
+    const set: Record<string, unknown> = { sweptAt: at, updatedAt: at };
+    const remove = ['lostKeyGenerations'];
+    const values: Record<string, unknown> = {};
+    let condition: string;
+    if (owner) {
+      remove.push('leaseOwner', 'leaseExpiresAt');
+      if (seen.status === SubscriptionStatus.FAILED) remove.push('apiKeyId');
+      condition = 'leaseOwner = :owner';
+      values[':owner'] = owner;
+    } else if (seen.status === SubscriptionStatus.ACTIVE) {
+      condition = '#status = :seen AND apiKeyId = :keyId';
+      values[':seen'] = seen.status;
+      values[':keyId'] = seen.apiKeyId;
+    } else {
+      set.keyDeleted = true;
+      condition = '#status = :seen';
+      values[':seen'] = seen.status;
+    }
+    return this.update(seen.subscriptionId, {
+      set,
+      add: { sweptKeys: deletedKeys },
+      remove,
+      condition,
+      values,
+    });
+  }
+
+  /**
+   * One conditional UpdateItem; undefined when the condition (or the record's existence) failed.
+   * Stamps `updatedAt` unless `touch` is false (a `set` of `updatedAt` wins over the stamp).
+   */
   private async update(
     subscriptionId: string,
     change: {
@@ -348,12 +471,13 @@ export class SubscriptionRepository {
       remove?: readonly string[];
       condition: string;
       values: Record<string, unknown>;
+      touch?: boolean;
     },
   ): Promise<SubscriptionRecord | undefined> {
     const names: Record<string, string> = change.condition.includes('#status') ? { '#status': 'status' } : {};
     const values: Record<string, unknown> = { ...change.values };
     const sets: string[] = [];
-    const set = { ...change.set, updatedAt: this.now().toISOString() };
+    const set = change.touch === false ? change.set : { updatedAt: this.now().toISOString(), ...change.set };
     for (const [i, [field, value]] of Object.entries(set).entries()) {
       names[`#s${i}`] = field;
       values[`:s${i}`] = value;
@@ -376,18 +500,19 @@ export class SubscriptionRepository {
       names[`#r${i}`] = field;
       removes.push(`#r${i}`);
     }
-    let expression = `SET ${sets.join(', ')}`;
-    if (adds.length > 0) expression += ` ADD ${adds.join(', ')}`;
-    if (removes.length > 0) expression += ` REMOVE ${removes.join(', ')}`;
+    const clauses: string[] = [];
+    if (sets.length > 0) clauses.push(`SET ${sets.join(', ')}`);
+    if (adds.length > 0) clauses.push(`ADD ${adds.join(', ')}`);
+    if (removes.length > 0) clauses.push(`REMOVE ${removes.join(', ')}`);
     try {
       const out = await this.table.client.send(
         new UpdateCommand({
           TableName: this.table.tableName,
           Key: keys.subscription(subscriptionId),
-          UpdateExpression: expression,
+          UpdateExpression: clauses.join(' '),
           ConditionExpression: `attribute_exists(pk) AND ${change.condition}`,
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
           ReturnValues: 'ALL_NEW',
         }),
       );
