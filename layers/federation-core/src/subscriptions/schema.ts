@@ -1,3 +1,8 @@
+/**
+ * The subscriptions function's requests: the strict, size-limited event schemas (`subscribe`,
+ * `unsubscribe`, `get`, and the operator's `sweep`), their parsing into ValidationErrors that never
+ * echo a key value, and the canonical form of a subscribe request that its hash is computed over.
+ */
 import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { ValidationError } from '../errors.js';
@@ -67,8 +72,21 @@ export function parseRequest<T>(schema: z.ZodType<T>, input: unknown, root = 'ev
   throw new ValidationError(`Invalid ${root}: ${formatIssues(redacted, root)}`);
 }
 
-/** Parses a subscriptions function event (size first, then shape). */
-export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
+/** The fields a repeat must match: canonical JSON, the custom key value included (it is only hashed). */
+export function canonicalRequest(request: SubscribeRequest): string {
+  return JSON.stringify([
+    1,
+    request.subscriptionId,
+    request.apiId,
+    request.planId,
+    request.application.id,
+    request.application.name,
+    request.apiKey ?? null,
+  ]);
+}
+
+/** Refuses an event larger than {@link MAX_EVENT_BYTES} (or not serialisable) before parsing its shape. */
+function checkEventSize(input: unknown): void {
   let size: number;
   try {
     size = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
@@ -78,6 +96,11 @@ export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
   if (size > MAX_EVENT_BYTES) {
     throw new ValidationError(`Invalid event: ${size} bytes, expected at most ${MAX_EVENT_BYTES}`);
   }
+}
+
+/** Parses a subscriptions function event (size first, then shape). */
+export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
+  checkEventSize(input);
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ValidationError('Invalid event: expected a JSON object with an "action"');
   }
@@ -88,4 +111,43 @@ export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
     );
   }
   return parseRequest(SubscriptionsEventSchema, input);
+}
+
+/** Largest number of subscriptions one sweep examines. */
+export const MAX_SWEEP_LIMIT = 1000;
+/** Subscriptions one sweep examines when the request names no limit. */
+export const DEFAULT_SWEEP_LIMIT = 100;
+/** Largest number of subscription ids one sweep request may name. */
+export const MAX_SWEEP_IDS = 50;
+
+export const SweepRequestSchema = z.strictObject({
+  /** Sweep exactly these subscriptions (any status); default: every candidate in the ledger. */
+  subscriptionIds: z
+    .array(Id)
+    .min(1, 'expected at least one subscription id (or leave subscriptionIds out)')
+    .max(MAX_SWEEP_IDS, `expected at most ${MAX_SWEEP_IDS} subscription ids`)
+    .optional(),
+  /** Largest number of candidate subscriptions examined by this call. */
+  limit: z.number().int().min(1).max(MAX_SWEEP_LIMIT).optional(),
+});
+export type SweepRequest = z.infer<typeof SweepRequestSchema>;
+
+/** The subscriptions function's `sweep` event. */
+export const SweepEventSchema = SweepRequestSchema.extend({ action: z.literal('sweep') });
+export type SweepEvent = z.infer<typeof SweepEventSchema>;
+
+/** True when `input` is an event whose `action` is `sweep` (then parse it with {@link parseSweepEvent}). */
+export function isSweepEvent(input: unknown): boolean {
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    !Array.isArray(input) &&
+    (input as { action?: unknown }).action === 'sweep'
+  );
+}
+
+/** Parses a `sweep` event (size first, then shape), or throws a ValidationError naming the bad fields. */
+export function parseSweepEvent(input: unknown): SweepEvent {
+  checkEventSize(input);
+  return parseRequest(SweepEventSchema, input);
 }

@@ -1,22 +1,15 @@
+/**
+ * The subscribe / unsubscribe / get saga of subscriptions: API keys on usage plans, created exactly
+ * once per `subscriptionId`, with the ledger record as the idempotency lock. The API Gateway calls are
+ * in `api-keys.ts`, the failure classification in `failures.ts`, the outward shapes in `views.ts`.
+ */
 import { randomUUID } from 'node:crypto';
-import {
-  type APIGatewayClient,
-  CreateApiKeyCommand,
-  CreateUsagePlanKeyCommand,
-  DeleteApiKeyCommand,
-} from '@aws-sdk/client-api-gateway';
-import type { AwsTarget } from '../aws/clients.js';
-import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
-import { callWithRetry, classifyFailure, type RetryOptions } from '../aws/retry.js';
 import type { Source } from '../config/schema.js';
 import {
-  awsErrorName,
   BusyError,
   ConfigError,
   ConflictError,
-  ErrorCode,
-  FederationError,
-  isNotFound,
+  type FederationError,
   NotFoundError,
   toFederationError,
 } from '../errors.js';
@@ -29,15 +22,24 @@ import {
   type SubscriptionRepository,
 } from '../ledger/subscriptions.js';
 import type { Logger } from '../logger.js';
-import { EventType, SubscriptionStatus } from '../model.js';
+import { SubscriptionStatus } from '../model.js';
+import { ApiKeys, type ApiKeysDeps } from './api-keys.js';
+import { failureOf, HookAbort, isRetryableNow, isTransient, LeaseLost, Retryable } from './failures.js';
 import type { KeyMaterial, KeyMaterialProvider } from './key-material.js';
+import { type RemovedPlan, revokeForRemovedPlan } from './plan-removal.js';
 import {
+  canonicalRequest,
   GetSubscriptionRequestSchema,
   parseRequest,
   type SubscribeRequest,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from './schema.js';
+import { revokedEvent, type SubscriptionView, toView, type WithEvents } from './views.js';
+
+export { revokeForRemovedPlan } from './plan-removal.js';
+// Kept importable from this module too: discovery imports them from here.
+export { revokedEvent } from './views.js';
 
 /** Steps of a subscribe, in order. A hook runs after each (see {@link SubscriptionHooks}). */
 export const SubscribeStep = {
@@ -81,56 +83,13 @@ export interface UnsubscribeResult {
   readonly status: typeof SubscriptionStatus.REVOKED;
 }
 
-/** A subscription as `get` shows it: the ledger record without key value, hashes or lease. */
-export interface SubscriptionView {
-  readonly subscriptionId: string;
-  readonly status: SubscriptionStatus;
-  readonly apiId: string;
-  readonly planId: string;
-  readonly usagePlanId: string;
-  readonly accountId: string;
-  readonly region: string;
-  readonly application: { readonly id: string; readonly name: string };
-  readonly apiKeyId?: string;
-  readonly keyMode: KeyMode;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly activatedAt?: string;
-  readonly revokedAt?: string;
-  readonly revokeReason?: RevokeReason;
-  readonly keyDeleted?: boolean;
-  readonly failure?: { readonly code: string; readonly message: string };
-  readonly attempts: number;
-  /** Keys created by attempts whose `CreateApiKey` answer was lost: on no usage plan, id unknown. */
-  readonly lostKeys: number;
-}
-
-/** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
-export interface WithEvents<T> {
-  readonly result: T;
-  readonly events: NewEvent[];
-}
-
-export interface RemovedPlan {
-  readonly accountId: string;
-  readonly region: string;
-  readonly usagePlanId: string;
-  readonly apiId: string;
-  readonly planId: string;
-}
-
-export interface SubscriptionServiceDeps {
+/** The saga's ledger, catalog, sources and key material, and its API Gateway access (clients, buckets, retry). */
+export interface SubscriptionServiceDeps extends ApiKeysDeps {
   readonly catalog: Pick<CatalogRepository, 'getApi'>;
   readonly subscriptions: SubscriptionRepository;
-  /** API Gateway client of an account-region (`AwsClientFactory.apiGateway`). */
-  readonly apiGateway: (target: AwsTarget) => APIGatewayClient;
   /** Configured sources (`effectiveSources`): a catalog entry's `source.name` selects its roleArn. */
   readonly sources: readonly Pick<Source, 'name' | 'roleArn'>[];
   readonly keys: KeyMaterialProvider;
-  /** One token bucket per account-region, shared with whatever else calls API Gateway in this container. */
-  readonly limiters?: RateLimiterRegistry;
-  /** Retry policy of API Gateway calls (default 4 attempts). */
-  readonly retry?: Omit<RetryOptions, 'limiter' | 'context'>;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   readonly hooks?: SubscriptionHooks;
   /** Milliseconds clock; must be the one the repository uses. */
@@ -154,64 +113,6 @@ const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_WAIT_MS = 10_000;
 const DEFAULT_POLL_MS = 100;
 
-/** Thrown out of hooks: a simulated crash, passed through without cleanup. */
-class HookAbort extends Error {
-  constructor(readonly original: unknown) {
-    super('hook aborted');
-  }
-}
-
-/** The lease of this attempt was taken or the record moved on (revoked) while it worked. */
-class LeaseLost extends Error {}
-
-/** A transient failure after which the attempt freed its lease: the caller may try again at once. */
-class Retryable extends Error {
-  constructor(readonly failure: FederationError) {
-    super(failure.message);
-  }
-}
-
-/** Worth another attempt within the same call: AWS throttling or a transient AWS failure. */
-function isRetryableNow(error: FederationError): boolean {
-  if (error.code === ErrorCode.AWS_THROTTLED) return true;
-  return (
-    error.code === ErrorCode.AWS_ERROR &&
-    error.cause !== undefined &&
-    classifyFailure(error.cause) !== undefined
-  );
-}
-
-/** Subscription that answered with a failure this caller waited for: reported, not retried. */
-function failureOf(record: SubscriptionRecord): FederationError {
-  const code = (Object.values(ErrorCode) as string[]).includes(record.failure?.code ?? '')
-    ? (record.failure?.code as ErrorCode)
-    : ErrorCode.INTERNAL;
-  return new FederationError(
-    code,
-    `Subscription ${record.subscriptionId} failed: ${record.failure?.message ?? 'unknown error'}`,
-  );
-}
-
-/** A failure another attempt can fix by itself (throttling, 5xx, network, access being fixed). */
-function isTransient(error: unknown): boolean {
-  if (error instanceof FederationError) {
-    if (
-      error.code === ErrorCode.AWS_THROTTLED ||
-      error.code === ErrorCode.AWS_ACCESS_DENIED ||
-      error.code === ErrorCode.BUSY ||
-      error.code === ErrorCode.CONFIG ||
-      error.code === ErrorCode.INTERNAL
-    ) {
-      return true;
-    }
-    if (error.code === ErrorCode.AWS_ERROR) {
-      return error.cause === undefined || classifyFailure(error.cause) !== undefined;
-    }
-    return false;
-  }
-  return true;
-}
-
 /**
  * Subscriptions: API keys on usage plans, created exactly once per `subscriptionId`.
  *
@@ -224,8 +125,10 @@ function isTransient(error: unknown): boolean {
 export class SubscriptionService {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly apiKeys: ApiKeys;
 
   constructor(private readonly deps: SubscriptionServiceDeps) {
+    this.apiKeys = new ApiKeys(deps);
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
@@ -358,7 +261,7 @@ export class SubscriptionService {
       record = await this.deps.subscriptions.get(subscriptionId);
     }
     if (!record) throw new NotFoundError(`Subscription ${subscriptionId} does not exist`);
-    if (record.apiKeyId && !record.keyDeleted) await this.deleteKey(record, record.apiKeyId);
+    if (record.apiKeyId && !record.keyDeleted) await this.apiKeys.delete(record, record.apiKeyId);
     if (!record.keyDeleted) await this.deps.subscriptions.markKeyDeleted(subscriptionId);
     this.deps.logger?.info('subscription revoked', {
       subscriptionId,
@@ -431,50 +334,12 @@ export class SubscriptionService {
     };
   }
 
-  private target(record: SubscriptionRecord): AwsTarget {
-    return {
-      region: record.region,
-      accountId: record.accountId,
-      ...(record.roleArn ? { roleArn: record.roleArn } : {}),
-    };
-  }
-
   private async hook(step: SubscribeStep, subscriptionId: string, apiKeyId?: string): Promise<void> {
     if (!this.deps.hooks?.afterStep) return;
     try {
       await this.deps.hooks.afterStep(step, { subscriptionId, apiKeyId });
     } catch (error) {
       throw new HookAbort(error);
-    }
-  }
-
-  /**
-   * One API Gateway call through the account-region's bucket and the retry policy. A NotFound (the
-   * usage plan or key vanished in API Gateway) becomes NOT_FOUND, other failures their typed error.
-   */
-  private async call<T>(
-    record: SubscriptionRecord,
-    operation: string,
-    fn: (client: APIGatewayClient) => Promise<T>,
-  ): Promise<T> {
-    const client = this.deps.apiGateway(this.target(record));
-    const where = `${record.accountId}/${record.region}`;
-    try {
-      return await callWithRetry(() => fn(client), {
-        maxAttempts: 4,
-        ...this.deps.retry,
-        limiter: this.deps.limiters?.forTarget(record.accountId, record.region),
-        context: `${operation} (${where})`,
-      });
-    } catch (error) {
-      const cause = error instanceof FederationError ? error.cause : error;
-      if (cause !== undefined && isNotFound(cause)) {
-        throw new NotFoundError(
-          `${operation} (${where}): usage plan ${record.usagePlanId} or the subscription's API key no longer exists in API Gateway; run discovery to refresh the catalog`,
-          { cause },
-        );
-      }
-      throw error;
     }
   }
 
@@ -520,7 +385,7 @@ export class SubscriptionService {
           record.keyMode === KeyMode.CUSTOM
             ? (request.apiKey as string)
             : material.deriveApiKey(id, record.keyGeneration);
-        const created = await this.createApiKey(record, value);
+        const created = await this.apiKeys.create(record, value);
         if (created === 'taken') {
           if (record.keyMode === KeyMode.CUSTOM) {
             throw new ConflictError(
@@ -548,7 +413,7 @@ export class SubscriptionService {
         apiKeyId = created;
       }
       await this.hook(SubscribeStep.KEY_ID_RECORDED, id, apiKeyId);
-      await this.attachKey(record, apiKeyId);
+      await this.apiKeys.attach(record, apiKeyId);
       await this.hook(SubscribeStep.USAGE_PLAN_KEY_CREATED, id, apiKeyId);
       const active = await this.deps.subscriptions.activate(id, owner, apiKeyId);
       if (!active) throw new LeaseLost();
@@ -590,7 +455,7 @@ export class SubscriptionService {
   ): Promise<void> {
     const keyId = record.apiKeyId ?? unrecordedKeyId;
     try {
-      if (keyId) await this.deleteKey(record, keyId);
+      if (keyId) await this.apiKeys.delete(record, keyId);
     } catch (error) {
       this.deps.logger?.error('compensation failed: key kept on the PENDING record', {
         subscriptionId: record.subscriptionId,
@@ -624,9 +489,9 @@ export class SubscriptionService {
   ): Promise<FederationError> {
     const record = await this.deps.subscriptions.get(subscriptionId);
     try {
-      if (unrecordedKeyId && record) await this.deleteKey(record, unrecordedKeyId);
+      if (unrecordedKeyId && record) await this.apiKeys.delete(record, unrecordedKeyId);
       if (record?.status === SubscriptionStatus.REVOKED && record.apiKeyId && !record.keyDeleted) {
-        await this.deleteKey(record, record.apiKeyId);
+        await this.apiKeys.delete(record, record.apiKeyId);
         await this.deps.subscriptions.markKeyDeleted(subscriptionId);
       }
     } catch (error) {
@@ -645,7 +510,7 @@ export class SubscriptionService {
   private async dropUnrecordedKey(subscriptionId: string, apiKeyId: string): Promise<void> {
     try {
       const record = await this.deps.subscriptions.get(subscriptionId);
-      if (record && record.apiKeyId !== apiKeyId) await this.deleteKey(record, apiKeyId);
+      if (record && record.apiKeyId !== apiKeyId) await this.apiKeys.delete(record, apiKeyId);
     } catch (error) {
       this.deps.logger?.error('could not delete an unrecorded key: it is on no usage plan', {
         subscriptionId,
@@ -654,140 +519,4 @@ export class SubscriptionService {
       });
     }
   }
-
-  /** `CreateApiKey`; `'taken'` when API Gateway already has a key with this value. */
-  private async createApiKey(record: SubscriptionRecord, value: string): Promise<string | 'taken'> {
-    const out = await this.call(record, 'CreateApiKey', async (client) => {
-      try {
-        return await client.send(
-          new CreateApiKeyCommand({
-            name: `fed-${record.subscriptionId}`,
-            description:
-              `apigw-federation subscription ${record.subscriptionId}; application ${record.application.id}; ` +
-              `api ${record.apiId}; plan ${record.planId}`,
-            enabled: true,
-            value,
-          }),
-        );
-      } catch (error) {
-        if (awsErrorName(error) === 'ConflictException') return 'taken' as const;
-        throw error;
-      }
-    });
-    if (out === 'taken') return out;
-    if (!out.id) throw new FederationError(ErrorCode.AWS_ERROR, 'CreateApiKey answered without a key id');
-    return out.id;
-  }
-
-  /** `CreateUsagePlanKey`; a key already on the plan (ConflictException) is what we wanted. */
-  private async attachKey(record: SubscriptionRecord, apiKeyId: string): Promise<void> {
-    await this.call(record, 'CreateUsagePlanKey', async (client) => {
-      try {
-        await client.send(
-          new CreateUsagePlanKeyCommand({
-            usagePlanId: record.usagePlanId,
-            keyId: apiKeyId,
-            keyType: 'API_KEY',
-          }),
-        );
-      } catch (error) {
-        if (awsErrorName(error) === 'ConflictException') return;
-        throw error;
-      }
-    });
-  }
-
-  /** `DeleteApiKey` in the key's own account-region; a key already gone is deleted. */
-  private async deleteKey(record: SubscriptionRecord, apiKeyId: string): Promise<void> {
-    await this.call(record, 'DeleteApiKey', async (client) => {
-      try {
-        await client.send(new DeleteApiKeyCommand({ apiKey: apiKeyId }));
-      } catch (error) {
-        if (isNotFound(error)) return;
-        throw error;
-      }
-    });
-  }
-}
-
-/** The fields a repeat must match: canonical JSON, the custom key value included (it is only hashed). */
-export function canonicalRequest(request: SubscribeRequest): string {
-  return JSON.stringify([
-    1,
-    request.subscriptionId,
-    request.apiId,
-    request.planId,
-    request.application.id,
-    request.application.name,
-    request.apiKey ?? null,
-  ]);
-}
-
-/** The `subscription.revoked` event of a revoked record. */
-export function revokedEvent(record: SubscriptionRecord): NewEvent {
-  return {
-    event: EventType.SUBSCRIPTION_REVOKED,
-    payload: {
-      subscriptionId: record.subscriptionId,
-      apiId: record.apiId,
-      planId: record.planId,
-      reason: record.revokeReason ?? RevokeReason.UNSUBSCRIBED,
-    },
-  };
-}
-
-/** The public view of a record: no key value, no hash, no lease. */
-export function toView(record: SubscriptionRecord): SubscriptionView {
-  return {
-    subscriptionId: record.subscriptionId,
-    status: record.status,
-    apiId: record.apiId,
-    planId: record.planId,
-    usagePlanId: record.usagePlanId,
-    accountId: record.accountId,
-    region: record.region,
-    application: { id: record.application.id, name: record.application.name },
-    ...(record.apiKeyId ? { apiKeyId: record.apiKeyId } : {}),
-    keyMode: record.keyMode,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    ...(record.activatedAt ? { activatedAt: record.activatedAt } : {}),
-    ...(record.revokedAt ? { revokedAt: record.revokedAt } : {}),
-    ...(record.revokeReason ? { revokeReason: record.revokeReason } : {}),
-    ...(record.keyDeleted !== undefined ? { keyDeleted: record.keyDeleted } : {}),
-    ...(record.failure ? { failure: record.failure } : {}),
-    attempts: record.attempt,
-    lostKeys: record.lostKeyGenerations?.length ?? 0,
-  };
-}
-
-/**
- * Discovery saw a usage plan disappear from an API: every subscription of that API's plan is marked
- * REVOKED (reason PLAN_REMOVED), even one in flight, and yields a `subscription.revoked` event to
- * append to the outbox. Needs only the ledger: no API Gateway call, no key deleted (discovery's role
- * may not DELETE). The record keeps its key id with `keyDeleted: false`; the next `unsubscribe` of the
- * subscription deletes the key. A key whose usage plan is gone grants nothing meanwhile. Idempotent:
- * subscriptions already revoked yield nothing.
- */
-export async function revokeForRemovedPlan(
-  subscriptions: Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>,
-  plan: RemovedPlan,
-): Promise<WithEvents<{ subscriptionIds: string[] }>> {
-  const records = await subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
-  const events: NewEvent[] = [];
-  const subscriptionIds: string[] = [];
-  for (const record of records) {
-    if (record.apiId !== plan.apiId || record.planId !== plan.planId) continue;
-    if (record.status === SubscriptionStatus.REVOKED) continue;
-    const revoked = await subscriptions.revoke(
-      record.subscriptionId,
-      [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
-      RevokeReason.PLAN_REMOVED,
-      { force: true },
-    );
-    if (!revoked) continue;
-    subscriptionIds.push(revoked.subscriptionId);
-    events.push(revokedEvent(revoked));
-  }
-  return { result: { subscriptionIds }, events };
 }

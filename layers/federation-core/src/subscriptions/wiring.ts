@@ -1,3 +1,7 @@
+/**
+ * Builds the subscriptions function's adapters from the loaded config: the saga's service with its
+ * repositories, clients and key material, the outbox and relay publisher, and the sweeper's deps.
+ */
 import type { AwsClientFactory } from '../aws/clients.js';
 import { RateLimiterRegistry } from '../aws/rate-limiter.js';
 import { effectiveSources, type LoadedConfig } from '../config/load.js';
@@ -12,6 +16,7 @@ import { ConnectionPublisher } from '../relay/publisher.js';
 import { SecretCache } from '../secrets/secret-cache.js';
 import { SecretKeyMaterialProvider } from './key-material.js';
 import { type SubscriptionHooks, SubscriptionService } from './service.js';
+import type { SweeperDeps } from './sweeper.js';
 
 export interface SubscriptionsWiringOptions {
   readonly config: LoadedConfig;
@@ -61,4 +66,21 @@ export function createSubscriptionsWiring(options: SubscriptionsWiringOptions): 
       })
     : noRelay;
   return { table, service, outbox, publisher };
+}
+
+/** Builds the sweeper's deps like the subscriptions function's wiring: same table, clients and limits. */
+export function createSweeperDeps(options: {
+  readonly config: LoadedConfig;
+  readonly clients: AwsClientFactory;
+  readonly table: LedgerTable;
+  readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly limiters?: RateLimiterRegistry;
+}): SweeperDeps {
+  return {
+    enabled: options.config.agent.sweepLostKeys,
+    table: options.table,
+    apiGateway: (target) => options.clients.apiGateway(target),
+    limiters: options.limiters ?? new RateLimiterRegistry(options.config.agent.rateLimit),
+    logger: options.logger,
+  };
 }

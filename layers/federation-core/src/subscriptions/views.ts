@@ -1,0 +1,75 @@
+/**
+ * What the subscriptions core shows outward about a ledger record: the `get` view (never a key value,
+ * hash or lease) and the `subscription.revoked` event.
+ */
+import type { NewEvent } from '../ledger/outbox.js';
+import { type KeyMode, RevokeReason, type SubscriptionRecord } from '../ledger/subscriptions.js';
+import { EventType, type SubscriptionStatus } from '../model.js';
+
+/** A subscription as `get` shows it: the ledger record without key value, hashes or lease. */
+export interface SubscriptionView {
+  readonly subscriptionId: string;
+  readonly status: SubscriptionStatus;
+  readonly apiId: string;
+  readonly planId: string;
+  readonly usagePlanId: string;
+  readonly accountId: string;
+  readonly region: string;
+  readonly application: { readonly id: string; readonly name: string };
+  readonly apiKeyId?: string;
+  readonly keyMode: KeyMode;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly activatedAt?: string;
+  readonly revokedAt?: string;
+  readonly revokeReason?: RevokeReason;
+  readonly keyDeleted?: boolean;
+  readonly failure?: { readonly code: string; readonly message: string };
+  readonly attempts: number;
+  /** Keys created by attempts whose `CreateApiKey` answer was lost: on no usage plan, id unknown. */
+  readonly lostKeys: number;
+}
+
+/** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
+export interface WithEvents<T> {
+  readonly result: T;
+  readonly events: NewEvent[];
+}
+
+/** The public view of a record: no key value, no hash, no lease. */
+export function toView(record: SubscriptionRecord): SubscriptionView {
+  return {
+    subscriptionId: record.subscriptionId,
+    status: record.status,
+    apiId: record.apiId,
+    planId: record.planId,
+    usagePlanId: record.usagePlanId,
+    accountId: record.accountId,
+    region: record.region,
+    application: { id: record.application.id, name: record.application.name },
+    ...(record.apiKeyId ? { apiKeyId: record.apiKeyId } : {}),
+    keyMode: record.keyMode,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.activatedAt ? { activatedAt: record.activatedAt } : {}),
+    ...(record.revokedAt ? { revokedAt: record.revokedAt } : {}),
+    ...(record.revokeReason ? { revokeReason: record.revokeReason } : {}),
+    ...(record.keyDeleted !== undefined ? { keyDeleted: record.keyDeleted } : {}),
+    ...(record.failure ? { failure: record.failure } : {}),
+    attempts: record.attempt,
+    lostKeys: record.lostKeyGenerations?.length ?? 0,
+  };
+}
+
+/** The `subscription.revoked` event of a revoked record. */
+export function revokedEvent(record: SubscriptionRecord): NewEvent {
+  return {
+    event: EventType.SUBSCRIPTION_REVOKED,
+    payload: {
+      subscriptionId: record.subscriptionId,
+      apiId: record.apiId,
+      planId: record.planId,
+      reason: record.revokeReason ?? RevokeReason.UNSUBSCRIBED,
+    },
+  };
+}
