@@ -1,0 +1,169 @@
+/**
+ * `GetExport` as API Gateway answers it. moto exports the API's current resources as Swagger 2.0 whatever
+ * the export type, for any stage name, with the current time as `info.version` (so two exports of the same
+ * deployment differ). The proxy answers 404 `NotFoundException` for an unknown stage, an OpenAPI 3.0.1
+ * document for `oas30`, the API's models as schemas, lower-case methods, and a version stable per
+ * deployment (its creation time): what definition fetching and change detection rely on.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Exchange, send, sendError } from './http.js';
+
+interface SwaggerDocument {
+  swagger?: string;
+  info?: { title?: string; version?: string; description?: string };
+  host?: string;
+  basePath?: string;
+  paths?: Record<
+    string,
+    Record<string, { responses?: Record<string, { description?: string; schema?: unknown }> }>
+  >;
+  definitions?: Record<string, unknown>;
+}
+
+/** Rewrites `#/definitions/X` references to `#/components/schemas/X`. */
+function rewriteRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewriteRefs);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        k === '$ref' && typeof v === 'string'
+          ? v.replace('#/definitions/', '#/components/schemas/')
+          : rewriteRefs(v),
+      ]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Converts moto's Swagger 2.0 export into the OpenAPI 3.0.1 shape API Gateway's `oas30` export has
+ * (`servers` with a `basePath` variable defaulting to the stage, responses with JSON content, schemas).
+ */
+export function swaggerToOas30(
+  swagger: SwaggerDocument,
+  options: { stageName: string; version: string; schemas?: Record<string, unknown> },
+): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, operations] of Object.entries(swagger.paths ?? {})) {
+    const converted: Record<string, unknown> = {};
+    for (const [method, operation] of Object.entries(operations)) {
+      const responses: Record<string, unknown> = {};
+      for (const [code, response] of Object.entries(operation.responses ?? {})) {
+        responses[code] = {
+          description: response.description ?? `${code} response`,
+          ...(response.schema
+            ? { content: { 'application/json': { schema: rewriteRefs(response.schema) } } }
+            : {}),
+        };
+      }
+      const parameters = [...path.matchAll(/\{([^}+]+)\+?\}/g)].map((m) => ({
+        name: m[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      }));
+      converted[method.toLowerCase()] = { ...(parameters.length > 0 ? { parameters } : {}), responses };
+    }
+    paths[path] = converted;
+  }
+  return {
+    openapi: '3.0.1',
+    info: { title: swagger.info?.title ?? '', version: options.version },
+    servers: [
+      {
+        url: `https://${swagger.host ?? 'localhost'}/{basePath}`,
+        variables: { basePath: { default: options.stageName } },
+      },
+    ],
+    paths,
+    components: { schemas: { ...(rewriteRefs(swagger.definitions ?? {}) as object), ...options.schemas } },
+  };
+}
+
+/** The deployment's creation time as API Gateway writes it in `info.version` (`2024-01-02T03:04:05Z`). */
+async function deploymentVersion(
+  ex: Exchange,
+  restApiId: string,
+  deploymentId: string | undefined,
+): Promise<string> {
+  if (!deploymentId) return 'undeployed';
+  const deployment = await ex.get(
+    `/restapis/${encodeURIComponent(restApiId)}/deployments/${encodeURIComponent(deploymentId)}`,
+  );
+  const created =
+    deployment.status === 200
+      ? (JSON.parse(deployment.body.toString('utf8')) as { createdDate?: number }).createdDate
+      : undefined;
+  return typeof created === 'number'
+    ? new Date(created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    : deploymentId;
+}
+
+/** The API's models as JSON schemas by name (a model with a non-JSON schema is left out). */
+async function modelSchemas(ex: Exchange, restApiId: string): Promise<Record<string, unknown>> {
+  const response = await ex.get(`/restapis/${encodeURIComponent(restApiId)}/models`);
+  const models =
+    response.status === 200
+      ? ((JSON.parse(response.body.toString('utf8')) as { item?: Array<{ name?: string; schema?: string }> })
+          .item ?? [])
+      : [];
+  const schemas: Record<string, unknown> = {};
+  for (const model of models) {
+    if (!model.name || !model.schema) continue;
+    try {
+      schemas[model.name] = JSON.parse(model.schema);
+    } catch {
+      // not JSON: left out
+    }
+  }
+  return schemas;
+}
+
+/** Answers `GET /restapis/{id}/stages/{stage}/exports/{type}` like API Gateway. */
+export async function answerExport(ex: Exchange): Promise<void> {
+  const [, , restApiId = '', , stageName = '', , exportType] = ex.url.pathname
+    .split('/')
+    .map((p) => decodeURIComponent(p));
+  const stage = await ex.get(
+    `/restapis/${encodeURIComponent(restApiId)}/stages/${encodeURIComponent(stageName)}`,
+  );
+  if (stage.status !== 200) {
+    sendError(ex.res, ex.identity, 404, 'NotFoundException', 'Invalid stage identifier specified');
+    return;
+  }
+  const { deploymentId } = JSON.parse(stage.body.toString('utf8')) as { deploymentId?: string };
+  const version = await deploymentVersion(ex, restApiId, deploymentId);
+  const schemas = await modelSchemas(ex, restApiId);
+  const upstream = await ex.forward();
+  if (upstream.status !== 200) {
+    send(ex.res, upstream.status, upstream.headers, upstream.body);
+    return;
+  }
+  const swagger = JSON.parse(upstream.body.toString('utf8')) as SwaggerDocument;
+  const document =
+    exportType === 'oas30'
+      ? swaggerToOas30(swagger, { stageName, version, schemas })
+      : {
+          ...swagger,
+          info: { ...swagger.info, version },
+          paths: Object.fromEntries(
+            Object.entries(swagger.paths ?? {}).map(([path, ops]) => [
+              path,
+              Object.fromEntries(Object.entries(ops).map(([m, op]) => [m.toLowerCase(), op])),
+            ]),
+          ),
+          basePath: `/${stageName}`,
+          definitions: { ...swagger.definitions, ...schemas },
+        };
+  send(
+    ex.res,
+    200,
+    {
+      'content-type': 'application/json',
+      'content-disposition': `attachment; filename="${exportType === 'oas30' ? 'oas30' : 'swagger'}_${version}.json"`,
+      'x-amzn-requestid': randomUUID(),
+    },
+    JSON.stringify(document),
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * API Gateway paging for the list operations moto answers in one page whatever `limit` says: default 25
+ * items, at most 500 (`limit` > 500 refused with 400 `BadRequestException`), an opaque `position` token,
+ * stable order. Without it, a client that forgets to follow `position` would pass every test and miss
+ * APIs in production.
+ */
+import { type Exchange, send, sendError } from './http.js';
+
+/** API Gateway's page sizes. */
+export const DEFAULT_PAGE_SIZE = 25;
+export const MAX_PAGE_SIZE = 500;
+/** List operations moto answers in one page, whatever `limit` says; the proxy pages them like AWS. */
+export const PAGED_OPERATIONS: ReadonlySet<string> = new Set([
+  'GetRestApis',
+  'GetUsagePlans',
+  'GetApiKeys',
+  'GetUsagePlanKeys',
+]);
+
+type Item = Record<string, unknown>;
+
+interface PageToken {
+  /** id of the last item returned */
+  a: string;
+  /** offset after that item */
+  o: number;
+}
+
+function encodePosition(token: PageToken): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+function decodePosition(position: string): PageToken | undefined {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(position, 'base64url').toString('utf8'));
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      typeof (parsed as PageToken).a === 'string' &&
+      Number.isInteger((parsed as PageToken).o) &&
+      (parsed as PageToken).o >= 0
+    ) {
+      return parsed as PageToken;
+    }
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+/**
+ * Answers a paged list call: validates `limit`, fetches moto's full list and sends the page `position`
+ * points at. `rejected` = 400 for a bad
+ * `limit` or `position`; `passed` = moto's error answered as is.
+ */
+export async function answerPaged(ex: Exchange): Promise<'paged' | 'rejected' | 'passed'> {
+  const query = ex.url.searchParams;
+  const limitParam = query.get('limit');
+  let limit = DEFAULT_PAGE_SIZE;
+  if (limitParam !== null) {
+    const n = Number(limitParam);
+    if (!/^-?\d+$/.test(limitParam) || n < 1 || n > MAX_PAGE_SIZE) {
+      sendError(
+        ex.res,
+        ex.identity,
+        400,
+        'BadRequestException',
+        n > MAX_PAGE_SIZE ? `Limit cannot exceed ${MAX_PAGE_SIZE}` : 'Invalid limit parameter',
+      );
+      return 'rejected';
+    }
+    limit = n;
+  }
+  const upstream = await ex.forward();
+  if (upstream.status !== 200) {
+    send(ex.res, upstream.status, upstream.headers, upstream.body);
+    return 'passed';
+  }
+  const parsed = JSON.parse(upstream.body.toString('utf8') || '{}') as { item?: Item[] };
+  const items = parsed.item ?? [];
+  const positionParam = query.get('position');
+  let start = 0;
+  if (positionParam !== null) {
+    const token = decodePosition(positionParam);
+    if (!token) {
+      sendError(ex.res, ex.identity, 400, 'BadRequestException', 'Invalid position parameter');
+      return 'rejected';
+    }
+    // Resume after the last item returned; if it has gone since, fall back to the offset.
+    const index = items.findIndex((item) => item.id === token.a);
+    start = index >= 0 ? index + 1 : Math.min(token.o, items.length);
+  }
+  const page = items.slice(start, start + limit);
+  const end = start + page.length;
+  const result: { item: Item[]; position?: string } = { item: page };
+  const last = page[page.length - 1];
+  if (end < items.length && last) result.position = encodePosition({ a: String(last.id), o: end });
+  send(ex.res, 200, { ...upstream.headers, 'content-type': 'application/json' }, JSON.stringify(result));
+  return 'paged';
+}

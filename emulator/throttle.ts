@@ -1,0 +1,133 @@
+/**
+ * The API Gateway management API's throttle: one token bucket per account-region (about 10 requests/s
+ * sustained, bursts of 40), answered 429 `TooManyRequestsException` when empty. moto never throttles, so
+ * without this a client's rate limiter and retry on 429 would go untested. Also measures the arrival rate,
+ * so tests can assert that a client stays under the limit.
+ */
+
+export interface ThrottleConfig {
+  /** Sustained requests per second per account-region (API Gateway management API: about 10). */
+  ratePerSecond: number;
+  /** Bucket size (API Gateway: about 40). */
+  burst: number;
+  /** Window over which the sustained rate is measured for the stats, default 5000 ms. */
+  sustainWindowMs?: number;
+}
+
+export interface ThrottleStats {
+  /** 429s sent by the token bucket. */
+  sent429: number;
+  /** Requests admitted by the bucket. */
+  admitted: number;
+  /**
+   * Highest rate of API Gateway requests *arriving* (admitted or not) at one account-region, measured as
+   * requests per second over a sliding window of `sustainWindowMs`.
+   */
+  peakSustainedRate: number;
+  /** Same, for requests the bucket admitted. */
+  peakAdmittedRate: number;
+  byAccountRegion: Record<string, { sent429: number; admitted: number; peakSustainedRate: number }>;
+}
+
+/** Sliding-window rate meter. */
+class RateMeter {
+  private readonly times: number[] = [];
+  private head = 0;
+  peak = 0;
+  constructor(private readonly windowMs: number) {}
+  hit(now: number): void {
+    this.times.push(now);
+    while (this.head < this.times.length && this.times[this.head]! <= now - this.windowMs) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times.splice(0, this.head);
+      this.head = 0;
+    }
+    const rate = (this.times.length - this.head) / (this.windowMs / 1000);
+    if (rate > this.peak) this.peak = rate;
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+  sent429: number;
+  admitted: number;
+  arrivals: RateMeter;
+  admittedMeter: RateMeter;
+}
+
+export interface Throttle {
+  /** Replaces the configuration and empties the buckets; `undefined` turns the throttle off. */
+  set(config: ThrottleConfig | undefined): void;
+  /** Takes a token from the account-region's bucket; `false` = answer 429. Always `true` when off. */
+  take(accountRegion: string): boolean;
+  stats(): ThrottleStats;
+  /** Forgets the buckets and their counters (the configuration stays). */
+  resetStats(): void;
+}
+
+export function createThrottle(): Throttle {
+  let config: ThrottleConfig | undefined;
+  let buckets = new Map<string, Bucket>();
+  return {
+    set: (next) => {
+      config = next;
+      buckets = new Map();
+    },
+    take: (accountRegion) => {
+      if (!config) return true;
+      const now = performance.now();
+      let bucket = buckets.get(accountRegion);
+      const windowMs = config.sustainWindowMs ?? 5000;
+      if (!bucket) {
+        bucket = {
+          tokens: config.burst,
+          last: now,
+          sent429: 0,
+          admitted: 0,
+          arrivals: new RateMeter(windowMs),
+          admittedMeter: new RateMeter(windowMs),
+        };
+        buckets.set(accountRegion, bucket);
+      }
+      bucket.tokens = Math.min(
+        config.burst,
+        bucket.tokens + ((now - bucket.last) / 1000) * config.ratePerSecond,
+      );
+      bucket.last = now;
+      bucket.arrivals.hit(now);
+      if (bucket.tokens >= 1) {
+        bucket.tokens -= 1;
+        bucket.admitted++;
+        bucket.admittedMeter.hit(now);
+        return true;
+      }
+      bucket.sent429++;
+      return false;
+    },
+    stats: () => {
+      const out: ThrottleStats = {
+        sent429: 0,
+        admitted: 0,
+        peakSustainedRate: 0,
+        peakAdmittedRate: 0,
+        byAccountRegion: {},
+      };
+      for (const [key, b] of buckets) {
+        out.sent429 += b.sent429;
+        out.admitted += b.admitted;
+        out.peakSustainedRate = Math.max(out.peakSustainedRate, b.arrivals.peak);
+        out.peakAdmittedRate = Math.max(out.peakAdmittedRate, b.admittedMeter.peak);
+        out.byAccountRegion[key] = {
+          sent429: b.sent429,
+          admitted: b.admitted,
+          peakSustainedRate: b.arrivals.peak,
+        };
+      }
+      return out;
+    },
+    resetStats: () => {
+      buckets = new Map();
+    },
+  };
+}
