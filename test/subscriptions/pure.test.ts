@@ -10,7 +10,9 @@ import {
   keyMaterial,
   NotFoundError,
   parseSubscriptionsEvent,
+  type SubscriptionRecord,
   toInvokeError,
+  toView,
   ValidationError,
 } from '../../layers/federation-core/src/index.js';
 
@@ -42,6 +44,48 @@ describe('keyMaterial', () => {
 
   it('rejects a secret shorter than 32 characters as CONFIG', () => {
     expect(() => keyMaterial('v1', 'short')).toThrow(ConfigError);
+  });
+});
+
+describe('toView', () => {
+  const record: SubscriptionRecord = {
+    subscriptionId: 's',
+    apiId: 'a',
+    planId: 'p',
+    usagePlanId: 'up1',
+    accountId: '123456789012',
+    region: 'us-east-1',
+    roleArn: 'arn:aws:iam::123456789012:role/member',
+    application: { id: 'i', name: 'n' },
+    status: 'ACTIVE',
+    apiKeyId: 'k1',
+    keyMode: 'derived',
+    keyGeneration: 1,
+    lostKeyGenerations: [0],
+    secretVersionId: 'v1',
+    requestHash: 'f'.repeat(64),
+    createdAt: '2024-01-01T00:00:00.000Z',
+    updatedAt: '2024-01-01T00:00:01.000Z',
+    attempt: 2,
+    leaseOwner: 'owner-token',
+    leaseExpiresAt: 1,
+  };
+
+  it('leaves out sweptAt and sweptKeys of a record never swept', () => {
+    const view = toView(record);
+    expect(view).not.toHaveProperty('sweptAt');
+    expect(view).not.toHaveProperty('sweptKeys');
+    expect(view.lostKeys).toBe(1);
+  });
+
+  it('shows sweptAt and sweptKeys when present, and no hash, secret version or lease', () => {
+    const swept = { ...record, lostKeyGenerations: undefined, sweptAt: record.updatedAt, sweptKeys: 0 };
+    const view = toView(swept);
+    expect(view).toMatchObject({ sweptAt: record.updatedAt, sweptKeys: 0, lostKeys: 0, attempts: 2 });
+    const text = JSON.stringify(view);
+    for (const hidden of [record.requestHash, 'owner-token', 'v1', 'leaseExpiresAt', record.roleArn!]) {
+      expect(text).not.toContain(hidden);
+    }
   });
 });
 

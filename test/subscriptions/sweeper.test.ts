@@ -160,6 +160,25 @@ describe('lost-key sweeper against the emulator', () => {
     expect(await service.subscribe(request('sub-1'))).toEqual(result);
   });
 
+  it('shows sweptAt and sweptKeys in get once swept, never a key value', async () => {
+    const { result } = await subscribeWithLostKey('sub-1');
+    const before = await service.get({ subscriptionId: 'sub-1' });
+    expect(before).not.toHaveProperty('sweptAt');
+    expect(before).not.toHaveProperty('sweptKeys');
+
+    emu.proxy.setPolicy(SWEEPER_POLICY);
+    await sweepLostKeys(deps);
+
+    const record = await world.repo.get('sub-1');
+    const view = await service.get({ subscriptionId: 'sub-1' });
+    expect(view).toMatchObject({ status: 'ACTIVE', lostKeys: 0, sweptKeys: 1, sweptAt: record?.sweptAt });
+    expect(view.sweptAt).toBe(view.updatedAt);
+    const text = JSON.stringify(view);
+    expect(text).not.toContain(result.apiKey);
+    expect(text).not.toContain('requestHash');
+    expect(text).not.toContain('lease');
+  });
+
   it('deletes nothing on a second sweep', async () => {
     await subscribeWithLostKey('sub-1');
     emu.proxy.setPolicy(SWEEPER_POLICY);

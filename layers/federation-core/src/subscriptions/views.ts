@@ -28,6 +28,10 @@ export interface SubscriptionView {
   readonly attempts: number;
   /** Keys created by attempts whose `CreateApiKey` answer was lost: on no usage plan, id unknown. */
   readonly lostKeys: number;
+  /** When the lost-key sweeper last swept this subscription's keys. */
+  readonly sweptAt?: string;
+  /** Keys the lost-key sweeper deleted for this subscription, over all its sweeps. */
+  readonly sweptKeys?: number;
 }
 
 /** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
@@ -58,6 +62,8 @@ export function toView(record: SubscriptionRecord): SubscriptionView {
     ...(record.failure ? { failure: record.failure } : {}),
     attempts: record.attempt,
     lostKeys: record.lostKeyGenerations?.length ?? 0,
+    ...(record.sweptAt ? { sweptAt: record.sweptAt } : {}),
+    ...(record.sweptKeys !== undefined ? { sweptKeys: record.sweptKeys } : {}),
   };
 }
 
