@@ -3,36 +3,37 @@
  * hash or lease) and the `subscription.revoked` event.
  */
 import type { NewEvent } from '../ledger/outbox.js';
-import { type KeyMode, RevokeReason, type SubscriptionRecord } from '../ledger/subscriptions.js';
-import { EventType, type SubscriptionStatus } from '../model.js';
+import { RevokeReason, type SubscriptionRecord } from '../ledger/subscriptions.js';
+import { EventType } from '../model.js';
 
-/** A subscription as `get` shows it: the ledger record without key value, hashes or lease. */
-export interface SubscriptionView {
-  readonly subscriptionId: string;
-  readonly status: SubscriptionStatus;
-  readonly apiId: string;
-  readonly planId: string;
-  readonly usagePlanId: string;
-  readonly accountId: string;
-  readonly region: string;
-  readonly application: { readonly id: string; readonly name: string };
-  readonly apiKeyId?: string;
-  readonly keyMode: KeyMode;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly activatedAt?: string;
-  readonly revokedAt?: string;
-  readonly revokeReason?: RevokeReason;
-  readonly keyDeleted?: boolean;
-  readonly failure?: { readonly code: string; readonly message: string };
+/** A subscription as `get` shows it: the ledger record without key value, hashes, role or lease. */
+export type SubscriptionView = Pick<
+  SubscriptionRecord,
+  | 'subscriptionId'
+  | 'status'
+  | 'apiId'
+  | 'planId'
+  | 'usagePlanId'
+  | 'accountId'
+  | 'region'
+  | 'application'
+  | 'apiKeyId'
+  | 'keyMode'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'activatedAt'
+  | 'revokedAt'
+  | 'revokeReason'
+  | 'keyDeleted'
+  | 'failure'
+  | 'sweptAt'
+  | 'sweptKeys'
+> & {
+  /** Attempts that took the lease (the record's `attempt`). */
   readonly attempts: number;
   /** Keys created by attempts whose `CreateApiKey` answer was lost: on no usage plan, id unknown. */
   readonly lostKeys: number;
-  /** When the lost-key sweeper last swept this subscription's keys. */
-  readonly sweptAt?: string;
-  /** Keys the lost-key sweeper deleted for this subscription, over all its sweeps. */
-  readonly sweptKeys?: number;
-}
+};
 
 /** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
 export interface WithEvents<T> {
