@@ -37,8 +37,8 @@ import {
 } from './schema.js';
 import { revokedEvent, type SubscriptionView, toView, type WithEvents } from './views.js';
 
+// Both stay importable from this module too: discovery/engine.ts imports them from here.
 export { revokeForRemovedPlan } from './plan-removal.js';
-// Kept importable from this module too: discovery imports them from here.
 export { revokedEvent } from './views.js';
 
 /** Steps of a subscribe, in order. A hook runs after each (see {@link SubscriptionHooks}). */
@@ -279,13 +279,7 @@ export class SubscriptionService {
     return toView(record);
   }
 
-  /**
-   * Discovery saw a usage plan disappear from an API: every subscription of that API's plan is marked
-   * REVOKED (reason PLAN_REMOVED), even one in flight, and yields a `subscription.revoked` event.
-   * Keys are not deleted here (discovery's role may not DELETE): the record keeps the key id with
-   * `keyDeleted: false`, and the next `unsubscribe` of the subscription deletes it. A key whose usage
-   * plan is gone grants nothing meanwhile.
-   */
+  /** Plan removal on this service's ledger: see the function {@link revokeForRemovedPlan}. */
   revokeForRemovedPlan(plan: RemovedPlan): Promise<WithEvents<{ subscriptionIds: string[] }>> {
     return revokeForRemovedPlan(this.deps.subscriptions, plan);
   }
