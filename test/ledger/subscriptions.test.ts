@@ -112,6 +112,80 @@ describe('SubscriptionRepository', () => {
     expect((await repo.markKeyDeleted('s1'))?.keyDeleted).toBe(true);
   });
 
+  it('takes a sweep lease only from the seen status and a free lease, without touching updatedAt', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    const created = await repo.get('s1');
+    nowMs += 500;
+    expect(await repo.takeSweepLease(created!, { owner: 'sweep', expiresAt: nowMs + 1000 })).toBeUndefined();
+    nowMs += 501;
+    const failedSeen = { ...created!, status: 'FAILED' as const };
+    expect(
+      await repo.takeSweepLease(failedSeen, { owner: 'sweep', expiresAt: nowMs + 1000 }),
+    ).toBeUndefined();
+    const taken = await repo.takeSweepLease(created!, { owner: 'sweep', expiresAt: nowMs + 1000 });
+    expect(taken).toMatchObject({ leaseOwner: 'sweep', attempt: 1, updatedAt: created!.updatedAt });
+    nowMs += 1;
+    expect(await repo.release('s1', 'a', { touch: false })).toBe(false);
+    expect(await repo.release('s1', 'sweep', { touch: false })).toBe(true);
+    const released = await repo.get('s1');
+    expect(released).not.toHaveProperty('leaseOwner');
+    expect(released?.updatedAt).toBe(created!.updatedAt);
+  });
+
+  it('marks a record swept: under the lease, or only while status and ACTIVE key are as seen', async () => {
+    await repo.createPending(newSub('s1'), { owner: 'a', expiresAt: nowMs + 1000 });
+    await repo.bumpKeyGeneration('s1', 'a', 0);
+    await repo.recordKeyId('s1', 'a', 'k1');
+    const active = await repo.activate('s1', 'a', 'k1');
+    nowMs += 1000;
+    expect(await repo.markSwept({ ...active!, apiKeyId: 'k2' }, undefined, 1)).toBeUndefined();
+    expect(await repo.markSwept({ ...active!, status: 'REVOKED' }, undefined, 1)).toBeUndefined();
+    const swept = await repo.markSwept(active!, undefined, 1);
+    expect(swept).toMatchObject({ status: 'ACTIVE', apiKeyId: 'k1', sweptKeys: 1 });
+    expect(swept?.sweptAt).toBe(new Date(nowMs).toISOString());
+    expect(swept?.updatedAt).toBe(swept?.sweptAt);
+    expect(swept).not.toHaveProperty('lostKeyGenerations');
+    expect(swept).not.toHaveProperty('keyDeleted');
+    expect((await repo.markSwept(swept!, undefined, 2))?.sweptKeys).toBe(3);
+
+    await repo.createPending(newSub('s2'), { owner: 'a', expiresAt: nowMs - 1 });
+    await repo.recordKeyId('s2', 'a', 'k9');
+    const failed = await repo.fail('s2', 'a', { code: 'NOT_FOUND', message: 'gone' }, { keyDeleted: false });
+    const leased = await repo.takeSweepLease(failed!, { owner: 'sweep', expiresAt: nowMs + 1000 });
+    expect(await repo.markSwept(leased!, 'other', 1)).toBeUndefined();
+    const sweptFailed = await repo.markSwept(leased!, 'sweep', 1);
+    expect(sweptFailed).toMatchObject({ status: 'FAILED', sweptKeys: 1 });
+    expect(sweptFailed).not.toHaveProperty('apiKeyId');
+    expect(sweptFailed).not.toHaveProperty('leaseOwner');
+
+    await repo.createPending(newSub('s3'), { owner: 'a', expiresAt: nowMs - 1 });
+    const revoked = await repo.revoke('s3', ['PENDING'], RevokeReason.UNSUBSCRIBED);
+    expect((await repo.markSwept(revoked!, undefined, 0))?.keyDeleted).toBe(true);
+  });
+
+  it('lists as sweep candidates the records that may have unheld keys and changed since their sweep', async () => {
+    const lease = { owner: 'a', expiresAt: nowMs - 1 };
+    await repo.createPending(newSub('pending'), lease);
+    await repo.createPending(newSub('clean'), lease);
+    await repo.recordKeyId('clean', 'a', 'k1');
+    await repo.activate('clean', 'a', 'k1');
+    await repo.createPending(newSub('lost'), lease);
+    await repo.bumpKeyGeneration('lost', 'a', 0);
+    await repo.recordKeyId('lost', 'a', 'k2');
+    const lost = await repo.activate('lost', 'a', 'k2');
+    await repo.createPending(newSub('revoked'), lease);
+    await repo.revoke('revoked', ['PENDING'], RevokeReason.UNSUBSCRIBED);
+
+    const all = await repo.listSweepCandidates(10);
+    expect(all.truncated).toBe(false);
+    expect(all.records.map((r) => r.subscriptionId).sort()).toEqual(['lost', 'pending', 'revoked']);
+    expect((await repo.listSweepCandidates(2)).truncated).toBe(true);
+
+    await repo.markSwept(lost!, undefined, 1);
+    const after = await repo.listSweepCandidates(10);
+    expect(after.records.map((r) => r.subscriptionId).sort()).toEqual(['pending', 'revoked']);
+  });
+
   it('lists subscriptions by usage plan and account-region', async () => {
     const lease = { owner: 'a', expiresAt: nowMs };
     await repo.createPending(newSub('s1'), lease);
