@@ -17,7 +17,7 @@ export const PAGED_OPERATIONS: ReadonlySet<string> = new Set([
   'GetUsagePlanKeys',
 ]);
 
-type Item = Record<string, unknown>;
+export type Item = Record<string, unknown>;
 
 interface PageToken {
   /** id of the last item returned */
@@ -49,11 +49,14 @@ function decodePosition(position: string): PageToken | undefined {
 }
 
 /**
- * Answers a paged list call: validates `limit`, fetches moto's full list and sends the page `position`
- * points at. `rejected` = 400 for a bad
+ * Answers a paged list call: validates `limit`, fetches moto's full list, lets `adjust` correct its content
+ * (where moto lists what AWS would not), and sends the page `position` points at. `rejected` = 400 for a bad
  * `limit` or `position`; `passed` = moto's error answered as is.
  */
-export async function answerPaged(ex: Exchange): Promise<'paged' | 'rejected' | 'passed'> {
+export async function answerPaged(
+  ex: Exchange,
+  adjust?: (items: Item[]) => Promise<Item[]>,
+): Promise<'paged' | 'rejected' | 'passed'> {
   const query = ex.url.searchParams;
   const limitParam = query.get('limit');
   let limit = DEFAULT_PAGE_SIZE;
@@ -77,7 +80,7 @@ export async function answerPaged(ex: Exchange): Promise<'paged' | 'rejected' | 
     return 'passed';
   }
   const parsed = JSON.parse(upstream.body.toString('utf8') || '{}') as { item?: Item[] };
-  const items = parsed.item ?? [];
+  const items = adjust ? await adjust(parsed.item ?? []) : (parsed.item ?? []);
   const positionParam = query.get('position');
   let start = 0;
   if (positionParam !== null) {

@@ -9,10 +9,12 @@
  * - `throttle.ts`: a token bucket per account-region answering 429 like API Gateway;
  * - `paging.ts`: real API Gateway paging of the list operations moto answers in one page;
  * - `exports.ts`: `GetExport` as API Gateway answers it;
+ * - `usage-plan-keys.ts`: `GetUsagePlanKeys` without the deleted keys moto keeps listing;
  * - `accounts.ts`: which account an access key belongs to; `http.ts`: forwarding and error shapes.
  *
  * Faults, throttling and refusals are answered by the proxy itself: such a request never reaches moto.
- * Order per request: injected latency and faults → IAM policy → token bucket → paging/exports → moto.
+ * Order per request: injected latency and faults → IAM policy → token bucket → paging (GetUsagePlanKeys
+ * filtered) / exports → moto.
  * Requests without a SigV4 `Authorization` header (moto's own `/moto-api/`) pass through unrecorded.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -27,6 +29,7 @@ import { identifyRequest } from './operations.js';
 import { answerPaged, PAGED_OPERATIONS } from './paging.js';
 import { createPolicyGate } from './refusal.js';
 import { createThrottle, type ThrottleConfig, type ThrottleStats } from './throttle.js';
+import { withoutDeletedKeys } from './usage-plan-keys.js';
 
 // The proxy's public API predates the split into modules: everything stays importable from here.
 export { DEFAULT_ACCOUNT_ID } from './accounts.js';
@@ -201,7 +204,12 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       };
       // 4. paging emulation
       if (PAGED_OPERATIONS.has(identity.operation) && method.toUpperCase() === 'GET') {
-        const outcome = await answerPaged(exchange);
+        const outcome = await answerPaged(
+          exchange,
+          identity.operation === 'GetUsagePlanKeys'
+            ? (items) => withoutDeletedKeys(exchange, items)
+            : undefined,
+        );
         if (outcome === 'rejected') {
           call.outcome = 'rejected';
           counters.rejected++;

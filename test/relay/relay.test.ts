@@ -187,6 +187,11 @@ describe('relay commands', () => {
     await expect(emu.apiGateway().send(new GetApiKeyCommand({ apiKey: apiKeyId }))).rejects.toMatchObject({
       name: 'NotFoundException',
     });
+    // the plan's key list as API Gateway answers it (through the proxy: moto keeps a deleted key's link)
+    const afterRevoke = await emu
+      .apiGateway({ via: 'proxy' })
+      .send(new GetUsagePlanKeysCommand({ usagePlanId: plan?.usagePlanId as string, limit: 500 }));
+    expect(afterRevoke.items?.map((k) => k.id)).not.toContain(apiKeyId);
   });
 
   it('subscribe to an API not in the catalog gets a FAILED reply with NOT_FOUND', async () => {
