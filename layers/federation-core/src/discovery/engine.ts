@@ -17,7 +17,8 @@ import {
 } from '../ledger/subscriptions.js';
 import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi, type FederatedPlan } from '../model.js';
-import { revokedEvent, revokeForRemovedPlan } from '../subscriptions/service.js';
+import { revokeForRemovedPlan } from '../subscriptions/plan-removal.js';
+import { revokedEvent } from '../subscriptions/views.js';
 import { diffCatalog } from './diff.js';
 import {
   detectDefinitionFormat,

@@ -37,10 +37,6 @@ import {
 } from './schema.js';
 import { revokedEvent, type SubscriptionView, toView, type WithEvents } from './views.js';
 
-// Both stay importable from this module too: discovery/engine.ts imports them from here.
-export { revokeForRemovedPlan } from './plan-removal.js';
-export { revokedEvent } from './views.js';
-
 /** Steps of a subscribe, in order. A hook runs after each (see {@link SubscriptionHooks}). */
 export const SubscribeStep = {
   /** The PENDING record exists and this attempt holds its lease. */
