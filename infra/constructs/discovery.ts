@@ -2,18 +2,13 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  apiGatewayPolicyJson,
-  documentedStatements,
-  documentedStatementsJson,
-} from '../iam/documented-policy.js';
+import { grantApiGatewayAccess } from '../iam/api-gateway-access.js';
 import { grantLedger } from '../iam/grants.js';
-import { acknowledgeDocumentedWildcards } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
 
 export interface DiscoveryProps {
@@ -68,26 +63,10 @@ export class Discovery extends Construct {
     const role = this.handler.role;
     grantLedger(role, props.table);
 
-    const statements = documentedStatementsJson('discovery', { regions: props.apiGatewayRegions });
-    this.apiGatewayPolicy = new iam.Policy(this, 'ApiGatewayPolicy', {
-      statements: documentedStatements('discovery', { regions: props.apiGatewayRegions }),
-      roles: [role],
-    });
-    acknowledgeDocumentedWildcards(this.apiGatewayPolicy, statements);
-
-    if (props.assumeRoleArns && props.assumeRoleArns.length > 0) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['sts:AssumeRole'],
-          resources: [...new Set(props.assumeRoleArns)],
-        }),
-      );
-      // Member roles carry the whole documented policy; the session keeps only this function's part.
-      this.handler.addEnvironment(
-        'FED_ASSUME_ROLE_POLICY',
-        JSON.stringify(apiGatewayPolicyJson('discovery', { regions: props.apiGatewayRegions })),
-      );
-    }
+    this.apiGatewayPolicy = grantApiGatewayAccess(this, this.handler, 'discovery', {
+      regions: props.apiGatewayRegions,
+      assumeRoleArns: props.assumeRoleArns,
+    }).policy;
 
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'apigw-federation: scheduled discovery run',

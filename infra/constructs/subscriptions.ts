@@ -1,19 +1,10 @@
-import { Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import {
-  apiGatewayPolicyJson,
-  documentedStatements,
-  documentedStatementsJson,
-  type OptIn,
-  optInStatement,
-  optInStatementJson,
-} from '../iam/documented-policy.js';
+import { grantApiGatewayAccess } from '../iam/api-gateway-access.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
-import { acknowledgeDocumentedWildcards, acknowledgeSweeperWildcards } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
 
 export interface SubscriptionsProps {
@@ -60,40 +51,14 @@ export class Subscriptions extends Construct {
     grantLedger(role, props.table);
     props.apiKeySecret.grantRead(role);
 
-    const statements = documentedStatementsJson('subscriptions', { regions: props.apiGatewayRegions });
-    this.apiGatewayPolicy = new iam.Policy(this, 'ApiGatewayPolicy', {
-      statements: documentedStatements('subscriptions', { regions: props.apiGatewayRegions }),
-      roles: [role],
+    const access = grantApiGatewayAccess(this, this.handler, 'subscriptions', {
+      regions: props.apiGatewayRegions,
+      assumeRoleArns: props.assumeRoleArns,
+      // Beyond the documented policy, on purpose and only when configured.
+      optIns: props.sweepLostKeys ? ['sweepLostKeys'] : [],
     });
-    acknowledgeDocumentedWildcards(this.apiGatewayPolicy, statements);
-
-    const optIns: OptIn[] = props.sweepLostKeys ? ['sweepLostKeys'] : [];
-    if (optIns.includes('sweepLostKeys')) {
-      // Beyond the documented policy, on purpose and only when configured: a policy of its own.
-      this.sweepLostKeysPolicy = new iam.Policy(this, 'SweepLostKeysPolicy', {
-        statements: [optInStatement('sweepLostKeys', { regions: props.apiGatewayRegions })],
-        roles: [role],
-      });
-      acknowledgeSweeperWildcards(
-        this.sweepLostKeysPolicy,
-        optInStatementJson('sweepLostKeys', { regions: props.apiGatewayRegions }),
-      );
-    }
-
-    if (props.assumeRoleArns && props.assumeRoleArns.length > 0) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['sts:AssumeRole'],
-          resources: [...new Set(props.assumeRoleArns)],
-        }),
-      );
-      // Member roles carry the whole documented policy; the session keeps only this function's part
-      // (and its opt-in statements, which the member role must carry too for them to take effect).
-      this.handler.addEnvironment(
-        'FED_ASSUME_ROLE_POLICY',
-        JSON.stringify(apiGatewayPolicyJson('subscriptions', { regions: props.apiGatewayRegions, optIns })),
-      );
-    }
+    this.apiGatewayPolicy = access.policy;
+    this.sweepLostKeysPolicy = access.optInPolicy;
   }
 
   /** Lets `grantee` invoke the subscriptions function. */
