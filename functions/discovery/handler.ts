@@ -13,6 +13,7 @@ import {
   type DiscoverySummary,
   FEDERATION_METRICS,
   formatIssues,
+  injectLambdaContext,
   type Logger,
   loadConfig,
   METRICS_NAMESPACE,
@@ -164,6 +165,6 @@ const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'discov
 const wiring = once(() => createDiscoveryWiring({ config, clients, logger }));
 const run = once(() => createDiscoveryHandler({ ...wiring(), logger, metrics }));
 
-export const handler = middy((event: unknown, context: Context) => run()(event, context)).use(
-  logMetrics(metrics),
-);
+export const handler = middy((event: unknown, context: Context) => run()(event, context))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

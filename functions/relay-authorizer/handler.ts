@@ -10,6 +10,7 @@ import {
   authorizerPolicy,
   createLogger,
   headerValue,
+  injectLambdaContext,
   type Logger,
   loadConfig,
   secretLoader,
@@ -54,4 +55,4 @@ export const handler = middy(
     }),
     logger,
   }),
-);
+).use(injectLambdaContext(logger));

@@ -8,6 +8,7 @@ import {
   AwsClientFactory,
   createLogger,
   createRelayWiring,
+  injectLambdaContext,
   type Logger,
   loadConfig,
   once,
@@ -49,4 +50,4 @@ const wiring = once(() => createRelayWiring({ config, clients, logger }));
 
 export const handler = middy((event: APIGatewayProxyWebsocketEventV2) =>
   createRelayCommandHandler({ service: wiring().service, logger })(event),
-);
+).use(injectLambdaContext(logger));

@@ -12,6 +12,7 @@ import {
   type ConnectionRepository,
   createLogger,
   createRelayWiring,
+  injectLambdaContext,
   LambdaInvoker,
   type Logger,
   loadConfig,
@@ -106,4 +107,4 @@ const lambdaHandler = (event: ConnectionEvent | HelloRequest, context: Context) 
   })(event, context);
 };
 
-export const handler = middy(lambdaHandler);
+export const handler = middy(lambdaHandler).use(injectLambdaContext(logger));

@@ -14,6 +14,7 @@ import {
   createSubscriptionsWiring,
   createSweeperDeps,
   FEDERATION_METRICS,
+  injectLambdaContext,
   isSweepEvent,
   type Logger,
   loadConfig,
@@ -153,6 +154,6 @@ const run = once(() => {
   });
 });
 
-export const handler = middy((event: unknown, context: Context) => run()(event, context)).use(
-  logMetrics(metrics),
-);
+export const handler = middy((event: unknown, context: Context) => run()(event, context))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

@@ -9,4 +9,6 @@ export function createLogger(serviceName: string): Logger {
   return new Logger({ serviceName });
 }
 
+/** middy middleware adding the Lambda context (request id, function name, cold start) to every log line. */
+export { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 export type { Logger };
