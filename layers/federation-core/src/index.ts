@@ -34,4 +34,3 @@ export * from './relay/token.js';
 export * from './relay/wiring.js';
 export * from './secrets/secret-cache.js';
 export * from './subscriptions/index.js';
-export * from './subscriptions/sweeper.js';
