@@ -19,6 +19,8 @@ import {
   LeaseRepository,
   Outbox,
   parseAgentConfig,
+  RateLimiter,
+  RateLimiterRegistry,
   RunRepository,
   SubscriptionRepository,
 } from '../layers/federation-core/src/index.js';
@@ -34,6 +36,37 @@ export interface DiscoveryChildArgs {
   /** Where to write the run's outbox events (JSON array), when wanted. */
   readonly eventsFile?: string;
   readonly resultFile: string;
+  /** Diagnostics: write every token grant and request send (absolute ms) to this file. */
+  readonly traceFile?: string;
+}
+
+/** Absolute wall-clock ms with sub-ms resolution, comparable across processes. */
+const absNow = () => performance.timeOrigin + performance.now();
+
+interface TraceEvent {
+  readonly kind: 'grant' | 'send' | 'start' | 'end';
+  readonly key: string;
+  readonly t: number;
+  /** grant: when acquire() was called. */
+  readonly asked?: number;
+  readonly rate?: number;
+}
+
+/** Wraps the limiter classes (diagnostics only) so each token grant is logged with its account-region. */
+function traceLimiters(trace: TraceEvent[]): void {
+  const keys = new WeakMap<object, string>();
+  const forTarget = RateLimiterRegistry.prototype.forTarget;
+  RateLimiterRegistry.prototype.forTarget = function (this: RateLimiterRegistry, accountId, region) {
+    const limiter = forTarget.call(this, accountId, region);
+    keys.set(limiter, `${accountId}/${region}`);
+    return limiter;
+  };
+  const acquire = RateLimiter.prototype.acquire;
+  RateLimiter.prototype.acquire = async function (this: RateLimiter) {
+    const asked = absNow();
+    await acquire.call(this);
+    trace.push({ kind: 'grant', key: keys.get(this) ?? '?', t: absNow(), asked, rate: this.currentRate });
+  };
 }
 
 export interface DiscoveryChildResult {
@@ -55,6 +88,8 @@ async function main(): Promise<void> {
     endpoint: args.proxyEndpoint,
     credentials: args.credentials,
   });
+  const trace: TraceEvent[] = [];
+  if (args.traceFile) traceLimiters(trace);
   const capacity = emptyTally();
   const dynamo = new DynamoDBClient({
     region: args.region,
@@ -78,9 +113,27 @@ async function main(): Promise<void> {
     client: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
     tableName: agent.tableName,
   };
+  const traced = new WeakSet<object>();
   const engine = new DiscoveryEngine(
     {
-      apiGateway: (target) => clients.apiGateway(target),
+      apiGateway: (target) => {
+        const client = clients.apiGateway(target);
+        if (args.traceFile && !traced.has(client)) {
+          traced.add(client);
+          client.middlewareStack.add(
+            (next) => async (call) => {
+              trace.push({
+                kind: 'send',
+                key: `${target.accountId ?? 'self'}/${target.region}`,
+                t: absNow(),
+              });
+              return next(call);
+            },
+            { step: 'finalizeRequest', name: 'benchTrace', priority: 'low' },
+          );
+        }
+        return client;
+      },
       callerAccountId: async () =>
         (await clients.sts().send(new GetCallerIdentityCommand({}))).Account as string,
       catalog: new CatalogRepository(table),
@@ -100,8 +153,11 @@ async function main(): Promise<void> {
     },
   );
   const t0 = performance.now();
+  trace.push({ kind: 'start', key: '', t: absNow() });
   const result = await engine.run({ full: args.full ?? false });
   const runMs = performance.now() - t0;
+  trace.push({ kind: 'end', key: '', t: absNow() });
+  if (args.traceFile) writeFileSync(args.traceFile, JSON.stringify(trace));
   if (args.eventsFile) writeFileSync(args.eventsFile, JSON.stringify(result.events));
   const out: DiscoveryChildResult = {
     summary: result.summary,

@@ -120,7 +120,11 @@ export async function benchDiscovery(
     env.armProxy();
     env.proxy.resetCalls();
     progress(`${scenario}: discovery ${label}…`);
+    // Diagnostics: BENCH_TRACE=<dir> writes the limiter's grants, the SDK's sends and the proxy's
+    // arrivals of the first run (see bench/trace.ts).
+    const traceDir = wantEvents ? process.env.BENCH_TRACE : undefined;
     const child = await runChild(options, {
+      ...(traceDir ? { traceFile: join(traceDir, `trace-${scenario}-agent.json`) } : {}),
       proxyEndpoint: env.proxy.endpoint,
       motoEndpoint: env.moto.endpoint,
       region: REGION,
@@ -130,6 +134,12 @@ export async function benchDiscovery(
       resultFile: join(options.workDir, `result-${scenario}-${label.replaceAll(/\W+/g, '-')}.json`),
     });
     const measure = measureCalls(env, child);
+    if (traceDir) {
+      writeFileSync(
+        join(traceDir, `trace-${scenario}-proxy.json`),
+        JSON.stringify(env.proxy.calls.list({ service: 'apigateway' })),
+      );
+    }
     progress(
       `${scenario}: discovery ${label}: ${measure.totalCalls} API Gateway calls in ${round(child.summary.durationMs / 1000, 1)} s, ${child.summary.counts.exported} exports, ${measure.sent429} 429s`,
     );

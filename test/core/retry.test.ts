@@ -144,7 +144,7 @@ describe('callWithRetry', () => {
     const { fn } = failing(sdkError('TooManyRequestsException', 429, { 'retry-after': '1' }));
     await callWithRetry(fn, { limiter, random: () => 0, sleep: async () => {} });
     expect(limiterSleeps).toEqual([1000]);
-    expect(limiter.currentRate).toBe(5);
+    expect(limiter.currentRate).toBe(7.5); // THROTTLE_BACKOFF × 10
     expect(limiter.throttleCount).toBe(1);
   });
 

@@ -1,10 +1,36 @@
 /**
  * Client-side rate limiting for the API Gateway management API, which allows about 10 requests/s with
  * a burst of 40 per account-region. One token bucket per account-region; every call acquires a token
- * first. The bucket adapts: a throttle halves its rate (and a `Retry-After` pauses it), successes
- * restore the configured rate step by step (AIMD), so a run that meets a busier account slows down
- * instead of burning its retries.
+ * first. The bucket adapts: a throttle cuts its rate to {@link THROTTLE_BACKOFF} of what it was (and a
+ * `Retry-After` pauses it), successes restore the configured rate step by step (AIMD), so a run that
+ * meets a busier account slows down instead of burning its retries.
+ *
+ * Why our bucket must run slightly behind the server's even though both have the same rate and burst:
+ * the server's bucket is full until our first request *arrives*, ours until we *send* it, so ours
+ * refills earlier by the first request's transit time (connection set-up, signing, latency: 14–23 ms
+ * locally, a TLS handshake in Lambda). Once the burst is spent, every paced call then reaches the server
+ * while its bucket holds slightly less than one token, and the first one with less transit time than
+ * that first request is answered 429 (measured: one per account-region per run, at the first paced call
+ * after the burst; `bench/trace.ts`). Two guards, each cheap:
+ * - the refill a full bucket accrues while its first call is in flight does not count: when that call's
+ *   answer comes back (`recordSuccess`/`recordThrottle`/`recordResponse`), the server has surely seen it,
+ *   so the bucket drops what it refilled since (costs at most one round trip per exhausted burst);
+ * - after the burst, calls are paced at {@link PACING_MARGIN} of the configured rate, so arrival jitter
+ *   and a server clock a little slower than ours are absorbed instead of answered 429.
  */
+
+/**
+ * Share of the configured rate at which tokens refill (pacing after the burst). 2% below the server's
+ * rate: about 2 ms of slack per call at 10/s, which accumulates, against arrival jitter and rate
+ * mismatch; `ratePerSecond`/`burst` stay the user's numbers.
+ */
+export const PACING_MARGIN = 0.99;
+
+/** Factor applied to the rate on a throttle (multiplicative decrease, as CUBIC-style adaptive retry). */
+export const THROTTLE_BACKOFF = 0.75;
+
+/** Share of the configured rate won back after each `recoverAfter` successes. */
+export const RECOVERY_STEP = 0.1;
 
 /** Time source, injectable so tests run without waiting. */
 export interface Clock {
@@ -26,7 +52,7 @@ export interface RateLimiterOptions {
   readonly clock?: Clock;
   /** Lowest rate an adaptive slowdown may reach, default 10% of `ratePerSecond` (at least 0.2/s). */
   readonly minRatePerSecond?: number;
-  /** Successes after which the rate grows back by 10% of `ratePerSecond`; default 5. */
+  /** Successes after which the rate grows back by 10% of `ratePerSecond`; default 3. */
   readonly recoverAfter?: number;
 }
 
@@ -47,6 +73,10 @@ export class RateLimiter {
   private pausedUntil = 0;
   private successes = 0;
   private throttles = 0;
+  /** When a token was taken from a full bucket whose first answer has not come back yet. */
+  private anchorAt: number | undefined;
+  /** Tokens refilled since `anchorAt` (what a settle takes back). */
+  private accruedSinceAnchor = 0;
 
   constructor(options: RateLimiterOptions) {
     if (!(options.ratePerSecond > 0)) throw new RangeError('ratePerSecond must be positive');
@@ -58,7 +88,7 @@ export class RateLimiter {
       options.minRatePerSecond ?? Math.max(0.2, options.ratePerSecond / 10),
     );
     this.burst = options.burst;
-    this.recoverAfter = options.recoverAfter ?? 5;
+    this.recoverAfter = options.recoverAfter ?? 3;
     this.rate = this.maxRate;
     this.tokens = this.burst;
     this.last = this.clock.now();
@@ -84,33 +114,46 @@ export class RateLimiter {
   tryAcquire(): boolean {
     this.refill();
     if (this.clock.now() < this.pausedUntil || this.tokens < 1) return false;
-    this.tokens -= 1;
+    this.take();
     return true;
   }
 
   /**
-   * AWS throttled a call: halve the rate (not below the minimum) and drop the burst, and when AWS
-   * said how long to wait (`Retry-After`), hand out no token before then.
+   * AWS answered a call with something else than success or throttle (an error it still counted):
+   * only settles the refill of a full bucket's first call in flight.
+   */
+  recordResponse(): void {
+    this.settle();
+  }
+
+  /**
+   * AWS throttled a call: cut the rate to {@link THROTTLE_BACKOFF} of it (not below the minimum) and
+   * drop the burst, and when AWS said how long to wait (`Retry-After`), hand out no token before then.
    */
   recordThrottle(retryAfterMs?: number): void {
+    this.settle();
     this.refill();
     this.throttles++;
     this.successes = 0;
-    this.rate = Math.max(this.minRate, this.rate / 2);
+    this.rate = Math.max(this.minRate, this.rate * THROTTLE_BACKOFF);
     this.tokens = Math.min(this.tokens, 0);
     if (retryAfterMs !== undefined && retryAfterMs > 0) {
       this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + retryAfterMs);
     }
   }
 
-  /** A call succeeded: after `recoverAfter` successes the rate grows back by a tenth of the maximum. */
+  /**
+   * A call succeeded: after `recoverAfter` successes the rate grows back by {@link RECOVERY_STEP} of
+   * the maximum.
+   */
   recordSuccess(): void {
+    this.settle();
     if (this.rate >= this.maxRate) return;
     this.successes++;
     if (this.successes >= this.recoverAfter) {
       this.refill();
       this.successes = 0;
-      this.rate = Math.min(this.maxRate, this.rate + this.maxRate / 10);
+      this.rate = Math.min(this.maxRate, this.rate + this.maxRate * RECOVERY_STEP);
     }
   }
 
@@ -118,17 +161,44 @@ export class RateLimiter {
   private reserve(): number {
     this.refill();
     const now = this.clock.now();
-    this.tokens -= 1;
-    const deficitWait = this.tokens >= 0 ? 0 : (-this.tokens / this.rate) * 1000;
+    this.take();
+    const deficitWait = this.tokens >= 0 ? 0 : (-this.tokens / this.pacedRate()) * 1000;
     const pauseWait = Math.max(0, this.pausedUntil - now);
     return Math.max(deficitWait, pauseWait);
+  }
+
+  /** Takes one token (after `refill`); a take from a full bucket anchors the refill on its answer. */
+  private take(): void {
+    if (this.tokens >= this.burst && this.anchorAt === undefined) {
+      this.anchorAt = this.clock.now();
+      this.accruedSinceAnchor = 0;
+    }
+    this.tokens -= 1;
+  }
+
+  /**
+   * An answer came back: the server has seen the call that anchored the bucket, so the refill accrued
+   * since that call left (which the server's still-full bucket may not have got) is taken back.
+   */
+  private settle(): void {
+    if (this.anchorAt === undefined) return;
+    this.refill();
+    this.anchorAt = undefined;
+    this.tokens -= this.accruedSinceAnchor;
+    this.accruedSinceAnchor = 0;
+  }
+
+  private pacedRate(): number {
+    return this.rate * PACING_MARGIN;
   }
 
   private refill(): void {
     const now = this.clock.now();
     const elapsed = Math.max(0, now - this.last);
     this.last = now;
-    this.tokens = Math.min(this.burst, this.tokens + (elapsed / 1000) * this.rate);
+    const before = this.tokens;
+    this.tokens = Math.min(this.burst, this.tokens + (elapsed / 1000) * this.pacedRate());
+    if (this.anchorAt !== undefined) this.accruedSinceAnchor += this.tokens - before;
   }
 }
 

@@ -125,6 +125,8 @@ export async function callWithRetry<T>(fn: () => Promise<T>, options: RetryOptio
       return result;
     } catch (error) {
       const reason = classifyFailure(error);
+      // The call reached AWS (an answer, not a network failure): settles the bucket's refill anchor.
+      if (reason !== 'throttle' && reason !== 'network') limiter?.recordResponse();
       if (reason === undefined || attempt >= maxAttempts) {
         throw toFederationError(error, options.context ?? 'AWS call') as FederationError;
       }
