@@ -43,6 +43,9 @@ import {
   AccountRegionStatus as Status,
 } from './summary.js';
 
+/** Catalog writes in flight at the end of a run (DynamoDB on-demand absorbs far more). */
+const CATALOG_WRITE_CONCURRENCY = 16;
+
 /** What discovery needs from the world; the handler wires the real adapters, tests the emulator's. */
 export interface DiscoveryDeps {
   /** API Gateway client of an account-region (AwsClientFactory.apiGateway). */
@@ -547,8 +550,10 @@ export class DiscoveryEngine {
         planId: plan.id,
       });
     }
-    for (const api of diff.upserted) await this.deps.catalog.putApi(api);
-    for (const api of diff.removed) await this.deps.catalog.deleteApi(api.id);
+    // Catalog items are independent of each other (the events are already in the outbox): write them
+    // concurrently, or a large first run spends seconds after its last API call.
+    await mapPool(diff.upserted, CATALOG_WRITE_CONCURRENCY, (api) => this.deps.catalog.putApi(api));
+    await mapPool(diff.removed, CATALOG_WRITE_CONCURRENCY, (api) => this.deps.catalog.deleteApi(api.id));
 
     this.deps.logger?.info('account-region discovered', {
       source: source.name,
