@@ -20,18 +20,11 @@ import {
   parseAgentConfig,
 } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator, TEST_CREDENTIALS } from '../support/emulator.js';
+import { THIRTY_PERCENT_FAULTS } from './faults.js';
 import { SecretsHygiene } from './hygiene.js';
 import { ScenarioReport } from './report.js';
 
-/** 30 % of API Gateway calls fail: 429 with and without Retry-After, 500/502/503, connection resets. */
-const FAULT_RATES = {
-  throttle429: 0.08,
-  throttle429RetryAfter: 0.04,
-  error500: 0.05,
-  error502: 0.03,
-  error503: 0.04,
-  reset: 0.06,
-} as const;
+const FAULT_RATES = THIRTY_PERCENT_FAULTS;
 /** Retry budget of the faulty runs: 8 attempts per call, short waits (Retry-After cut to 50 ms). */
 const RETRY = { baseDelayMs: 5, maxDelayMs: 40, maxAttempts: 8, maxRetryAfterMs: 50 } as const;
 const APIS = 20;

@@ -21,17 +21,11 @@ import {
 } from '../../layers/federation-core/src/index.js';
 import { allKeys, buildWorld, TABLE, type World } from '../subscriptions/support.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
+import { THIRTY_PERCENT_FAULTS } from './faults.js';
 import { SecretsHygiene } from './hygiene.js';
 import { ScenarioReport } from './report.js';
 
-const FAULT_RATES = {
-  throttle429: 0.08,
-  throttle429RetryAfter: 0.04,
-  error500: 0.05,
-  error502: 0.03,
-  error503: 0.04,
-  reset: 0.06,
-} as const;
+const FAULT_RATES = THIRTY_PERCENT_FAULTS;
 const STEPS = Object.values(SubscribeStep);
 const app = { id: 'app-1', name: 'Reliability app' };
 
