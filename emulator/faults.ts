@@ -16,6 +16,12 @@ export interface FaultRates {
   error503?: number;
   /** The connection is destroyed without an answer. */
   reset?: number;
+  /**
+   * 409 ConflictException "Unable to complete operation due to concurrent modification": what API
+   * Gateway answers to overlapping writes it serialises per account-region (e.g. `CreateUsagePlanKey`).
+   * Transient: nothing was written. Only for `apigateway` (other services answer their own kinds).
+   */
+  conflict409?: number;
 }
 
 export type FaultKind = keyof FaultRates;
@@ -52,6 +58,8 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'error502',
   'error503',
   'reset',
+  // Last, so adding it left the draws of the kinds above (and the seeds' fault sequences) unchanged.
+  'conflict409',
 ];
 
 /** What to do to one request: an optional fault and a delay before it (or before handling it normally). */
@@ -59,6 +67,10 @@ export interface FaultDecision {
   kind?: FaultKind;
   delayMs: number;
 }
+
+/** API Gateway's message of a 409 for overlapping writes (the same for every operation). */
+export const CONCURRENT_MODIFICATION_MESSAGE =
+  'Unable to complete operation due to concurrent modification. Please try again later.';
 
 /** Fault → (status, error code) per protocol family: API Gateway throttles with 429, JSON/query services with 400. */
 export function faultShape(
@@ -71,6 +83,12 @@ export function faultShape(
       return service === 'apigateway'
         ? { status: 429, code: 'TooManyRequestsException', message: 'Too Many Requests' }
         : { status: 400, code: 'ThrottlingException', message: 'Rate exceeded' };
+    case 'conflict409':
+      return {
+        status: 409,
+        code: 'ConflictException',
+        message: CONCURRENT_MODIFICATION_MESSAGE,
+      };
     case 'error500':
       return { status: 500, code: 'InternalFailure', message: 'Internal server error (injected)' };
     case 'error502':

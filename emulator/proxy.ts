@@ -4,7 +4,8 @@
  * `startFidelityProxy` and the request pipeline; each behaviour lives in its own module:
  *
  * - `call-log.ts`: every request recorded by service, operation, account and region;
- * - `faults.ts`: seeded fault injection (429 with/without `Retry-After`, 500/502/503, resets, latency);
+ * - `faults.ts`: seeded fault injection (429 with/without `Retry-After`, 500/502/503, resets, 409
+ *   concurrent modification, latency);
  * - `refusal.ts`: IAM refusal mode (403 `AccessDeniedException` outside a policy);
  * - `throttle.ts`: a token bucket per account-region answering 429 like API Gateway;
  * - `paging.ts`: real API Gateway paging of the list operations moto answers in one page;
@@ -106,6 +107,7 @@ function emptyCounters(): Counters {
       error502: 0,
       error503: 0,
       reset: 0,
+      conflict409: 0,
       total: 0,
       delayed: 0,
     },

@@ -115,6 +115,25 @@ describe('fault injection', () => {
     expect(emu.proxy.stats.faults.reset).toBe(1);
   });
 
+  it("answers a write with API Gateway's 409 concurrent modification, and nothing reaches moto", async () => {
+    emu.proxy.setFaults({ seed: 1, rates: { conflict409: 1 }, operations: ['CreateApiKey'] });
+    const client = emu.apiGateway({ via: 'proxy', maxAttempts: 1 });
+    const error = await client
+      .send(new CreateApiKeyCommand({ name: 'k', value: 'Collide0123456789abcdef', enabled: true }))
+      .then(
+        () => undefined,
+        (e: unknown) => e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } },
+      );
+    expect(error).toMatchObject({
+      name: 'ConflictException',
+      message: 'Unable to complete operation due to concurrent modification. Please try again later.',
+      $metadata: { httpStatusCode: 409 },
+    });
+    expect(emu.proxy.stats.faults.conflict409).toBe(1);
+    // Other operations are not affected, and the failed write created nothing.
+    expect((await client.send(new GetApiKeysCommand({}))).items ?? []).toEqual([]);
+  });
+
   it('adds latency', async () => {
     emu.proxy.setFaults({ seed: 3, rates: {}, latencyMs: 150 });
     const client = emu.apiGateway({ via: 'proxy' });

@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The scenario files of the suite; the table is printed when all of them have reported. */
-export const SCENARIOS = ['discovery', 'subscriptions', 'relay', 'hostile', 'authentication'] as const;
+export const SCENARIOS = [
+  'discovery',
+  'subscriptions',
+  'conflict409',
+  'relay',
+  'hostile',
+  'authentication',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Figures {

@@ -6,7 +6,7 @@
  */
 import { GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../emulator/proxy.js';
+import { type FaultRates, mulberry32 } from '../../emulator/proxy.js';
 import { createSubscriptionsHandler } from '../../functions/subscriptions/handler.js';
 import {
   CatalogRepository,
@@ -33,6 +33,8 @@ type Answer = { ok: true; value: Record<string, unknown> } | { ok: false; code: 
 
 describe('subscriptions under faults, crashes and races', () => {
   const report = new ScenarioReport('subscriptions');
+  /** Its own row: subscribes and unsubscribes whose key writes collide (409 concurrent modification). */
+  const conflicts = new ScenarioReport('conflict409');
   const hygiene = new SecretsHygiene();
   let emu: Emulator;
   let world: World;
@@ -164,17 +166,24 @@ describe('subscriptions under faults, crashes and races', () => {
     await emu?.stop();
     hygiene.stop();
     report.flush();
+    conflicts.flush();
   });
 
-  const withFaults = async <T>(seed: number, fn: () => Promise<T>, services = ['apigateway']): Promise<T> => {
+  const withFaults = async <T>(
+    seed: number,
+    fn: () => Promise<T>,
+    services = ['apigateway'],
+    rates: FaultRates = FAULT_RATES,
+    into: ScenarioReport = report,
+  ): Promise<T> => {
     emu.proxy.resetStats();
-    emu.proxy.setFaults({ seed, rates: FAULT_RATES, services });
+    emu.proxy.setFaults({ seed, rates, services });
     let result: T;
     try {
       result = await fn();
     } finally {
       emu.proxy.setFaults(undefined);
-      report.add({ faultsInjected: emu.proxy.stats.faults.total });
+      into.add({ faultsInjected: emu.proxy.stats.faults.total });
     }
     expect(emu.proxy.stats.faults.total, 'faults were injected').toBeGreaterThan(0);
     return result;
@@ -300,6 +309,47 @@ describe('subscriptions under faults, crashes and races', () => {
     for (const answer of revoked) expect(answer).toMatchObject({ ok: true, value: { status: 'REVOKED' } });
     await expectLedgerEqualsApiGateway();
     report.add({ survived: ids.length + revoke.length });
+  });
+
+  it('ends with API Gateway = ledger when 20% of the calls collide (409 concurrent modification) on top of 30% faults', async () => {
+    const seed = conflicts.seed('conflict409', 9909);
+    const rates = { ...FAULT_RATES, conflict409: 0.2 };
+    const ids = Array.from({ length: 16 }, (_, i) => `collide-${i}`);
+    const custom = (i: number) => `CollidingCustomValue${String(i).padStart(4, '0')}abcdef`;
+    // Half derive their value, half bring their own: a collision never makes a custom value a CONFLICT.
+    const event = (id: string, i: number) => ({
+      ...subscribe(
+        id,
+        i % 2 ? world.plans.gold : world.plans.basic,
+        i % 2 ? world.apis.pets.id : world.apis.orders.id,
+      ),
+      ...(i % 4 === 0 ? { apiKey: custom(i) } : {}),
+    });
+    for (const [i] of ids.entries()) if (i % 4 === 0) hygiene.secret(custom(i));
+    const answers = await withFaults(
+      seed,
+      () => Promise.all(ids.map((id, i) => settle(event(id, i), ['NOT_FOUND', 'VALIDATION']))),
+      ['apigateway'],
+      rates,
+      conflicts,
+    );
+    conflicts.add({ operationsAttempted: ids.length });
+    expect(emu.proxy.stats.faults.conflict409, '409s were injected').toBeGreaterThan(0);
+    for (const answer of answers) expect(answer).toMatchObject({ ok: true, value: { status: 'ACTIVE' } });
+    await expectLedgerEqualsApiGateway();
+    conflicts.add({ survived: ids.length });
+    const revoke = ids.filter((_, i) => i % 2 === 0);
+    const revoked = await withFaults(
+      seed + 1,
+      () => Promise.all(revoke.map((id) => settle({ action: 'unsubscribe', subscriptionId: id }))),
+      ['apigateway'],
+      rates,
+      conflicts,
+    );
+    conflicts.add({ operationsAttempted: revoke.length });
+    for (const answer of revoked) expect(answer).toMatchObject({ ok: true, value: { status: 'REVOKED' } });
+    await expectLedgerEqualsApiGateway();
+    conflicts.add({ survived: revoke.length });
   });
 
   it('never echoes a custom key value in a validation error', async () => {

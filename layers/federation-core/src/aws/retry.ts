@@ -14,7 +14,18 @@ import {
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Why a failure is worth another attempt; `undefined` from `classifyFailure` means it is not. */
-export type RetryReason = 'throttle' | 'server' | 'network';
+export type RetryReason = 'throttle' | 'server' | 'network' | 'conflict';
+
+/**
+ * API Gateway's 409 for overlapping writes it serialises per account-region ("Unable to complete
+ * operation due to concurrent modification. Please try again later."): transient, nothing was written.
+ * Any other 409 (`ConflictException` "API Key already exists", ...) is an answer, not a transient.
+ */
+export function isConcurrentModification(error: unknown): boolean {
+  if (awsErrorName(error) !== 'ConflictException' && awsHttpStatus(error) !== 409) return false;
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' && /concurrent modification/i.test(message);
+}
 
 export interface RetryEvent {
   /** The attempt that failed (1-based). */
@@ -65,9 +76,13 @@ const NETWORK_ERROR_NAMES = new Set([
   'NetworkingError',
 ]);
 
-/** Classifies a failure: throttling, server (5xx) or network errors are transient; anything else is not. */
+/**
+ * Classifies a failure: throttling, server (5xx), network errors and a concurrent-modification 409
+ * are transient; anything else is not.
+ */
 export function classifyFailure(error: unknown): RetryReason | undefined {
   if (isThrottle(error)) return 'throttle';
+  if (isConcurrentModification(error)) return 'conflict';
   const status = awsHttpStatus(error);
   if (status !== undefined && status >= 500) return 'server';
   if (status !== undefined && status >= 400) return undefined;

@@ -13,9 +13,19 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import type { AwsTarget } from '../aws/clients.js';
 import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
-import { callWithRetry, type RetryOptions } from '../aws/retry.js';
+import { callWithRetry, isConcurrentModification, type RetryOptions } from '../aws/retry.js';
 import { awsErrorName, ErrorCode, FederationError, isNotFound, NotFoundError } from '../errors.js';
 import type { SubscriptionRecord } from '../ledger/subscriptions.js';
+
+/**
+ * A 409 that says the thing exists: `ConflictException` whose message says "already" ("API Key already
+ * exists", a key already on the usage plan) and is not API Gateway's concurrent-modification 409.
+ */
+function isAlreadyExists(error: unknown): boolean {
+  if (awsErrorName(error) !== 'ConflictException' || isConcurrentModification(error)) return false;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' && /already/i.test(message);
+}
 
 /** Name of the API key of a subscription (`CreateApiKey`'s `name`). */
 export function apiKeyName(subscriptionId: string): string {
@@ -43,7 +53,11 @@ export interface ApiKeysDeps {
 export class ApiKeys {
   constructor(private readonly deps: ApiKeysDeps) {}
 
-  /** `CreateApiKey` named for the subscription; `'taken'` when API Gateway already has a key with this value. */
+  /**
+   * `CreateApiKey` named for the subscription; `'taken'` when API Gateway already has a key with this
+   * value (409 "API Key already exists"). A concurrent-modification 409 is transient and retried;
+   * any other 409 is an AWS error, never read as "taken".
+   */
   async create(record: SubscriptionRecord, value: string): Promise<string | 'taken'> {
     const out = await this.callOnPlan(record, 'CreateApiKey', async (client) => {
       try {
@@ -58,7 +72,7 @@ export class ApiKeys {
           }),
         );
       } catch (error) {
-        if (awsErrorName(error) === 'ConflictException') return 'taken' as const;
+        if (isAlreadyExists(error)) return 'taken' as const;
         throw error;
       }
     });
@@ -67,7 +81,12 @@ export class ApiKeys {
     return out.id;
   }
 
-  /** `CreateUsagePlanKey`; a key already on the plan (ConflictException) is what we wanted. */
+  /**
+   * `CreateUsagePlanKey`. API Gateway's duplicate answer (a 409 saying the key is already on the plan)
+   * is what we wanted; the documented policy has no `GET` on usage plan keys, so that answer is the
+   * verification: a concurrent-modification 409 is retried (and, if it persists, a transient error that
+   * keeps the recorded key id), any other 409 an AWS error — neither is ever read as "attached".
+   */
   async attach(record: SubscriptionRecord, apiKeyId: string): Promise<void> {
     await this.callOnPlan(record, 'CreateUsagePlanKey', async (client) => {
       try {
@@ -79,7 +98,7 @@ export class ApiKeys {
           }),
         );
       } catch (error) {
-        if (awsErrorName(error) === 'ConflictException') return;
+        if (isAlreadyExists(error)) return;
         throw error;
       }
     });
