@@ -4,9 +4,14 @@
  * deployment differ). The proxy answers 404 `NotFoundException` for an unknown stage, an OpenAPI 3.0.1
  * document for `oas30`, the API's models as schemas, lower-case methods, and a version stable per
  * deployment (its creation time): what definition fetching and change detection rely on.
+ *
+ * Only moto's answer is rewritten: an upstream that already answers `oas30` with an OpenAPI 3 document (a
+ * user's emulator that does it itself) gets it passed through unchanged, with no lookups. The lookups the
+ * rewrite needs (stage, deployment, models) answer the client with the upstream's own response when they
+ * fail for any reason but a missing stage (a 429 stays a 429, with its `Retry-After`).
  */
 import { randomUUID } from 'node:crypto';
-import { type Exchange, send, sendError } from './http.js';
+import { type Exchange, lookup, send, sendError } from './http.js';
 
 interface SwaggerDocument {
   swagger?: string;
@@ -88,13 +93,13 @@ async function deploymentVersion(
   deploymentId: string | undefined,
 ): Promise<string> {
   if (!deploymentId) return 'undeployed';
-  const deployment = await ex.get(
+  const deployment = await lookup(
+    ex,
     `/restapis/${encodeURIComponent(restApiId)}/deployments/${encodeURIComponent(deploymentId)}`,
   );
-  const created =
-    deployment.status === 200
-      ? (JSON.parse(deployment.body.toString('utf8')) as { createdDate?: number }).createdDate
-      : undefined;
+  const created = deployment
+    ? (JSON.parse(deployment.body.toString('utf8')) as { createdDate?: number }).createdDate
+    : undefined;
   return typeof created === 'number'
     ? new Date(created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
     : deploymentId;
@@ -102,12 +107,11 @@ async function deploymentVersion(
 
 /** The API's models as JSON schemas by name (a model with a non-JSON schema is left out). */
 async function modelSchemas(ex: Exchange, restApiId: string): Promise<Record<string, unknown>> {
-  const response = await ex.get(`/restapis/${encodeURIComponent(restApiId)}/models`);
-  const models =
-    response.status === 200
-      ? ((JSON.parse(response.body.toString('utf8')) as { item?: Array<{ name?: string; schema?: string }> })
-          .item ?? [])
-      : [];
+  const response = await lookup(ex, `/restapis/${encodeURIComponent(restApiId)}/models`);
+  const models = response
+    ? ((JSON.parse(response.body.toString('utf8')) as { item?: Array<{ name?: string; schema?: string }> })
+        .item ?? [])
+    : [];
   const schemas: Record<string, unknown> = {};
   for (const model of models) {
     if (!model.name || !model.schema) continue;
@@ -125,22 +129,34 @@ export async function answerExport(ex: Exchange): Promise<void> {
   const [, , restApiId = '', , stageName = '', , exportType] = ex.url.pathname
     .split('/')
     .map((p) => decodeURIComponent(p));
-  const stage = await ex.get(
+  const upstream = await ex.forward();
+  if (upstream.status !== 200) {
+    send(ex.res, upstream.status, upstream.headers, upstream.body);
+    return;
+  }
+  let swagger: SwaggerDocument | undefined;
+  try {
+    const parsed = JSON.parse(upstream.body.toString('utf8')) as SwaggerDocument & { openapi?: unknown };
+    // moto's Swagger 2.0 is rewritten; what is already an OpenAPI 3 document (or not JSON) is passed on
+    if (typeof parsed.swagger === 'string' && parsed.openapi === undefined) swagger = parsed;
+  } catch {
+    // not JSON: not moto's export
+  }
+  if (!swagger) {
+    send(ex.res, upstream.status, upstream.headers, upstream.body);
+    return;
+  }
+  const stage = await lookup(
+    ex,
     `/restapis/${encodeURIComponent(restApiId)}/stages/${encodeURIComponent(stageName)}`,
   );
-  if (stage.status !== 200) {
+  if (!stage) {
     sendError(ex.res, ex.identity, 404, 'NotFoundException', 'Invalid stage identifier specified');
     return;
   }
   const { deploymentId } = JSON.parse(stage.body.toString('utf8')) as { deploymentId?: string };
   const version = await deploymentVersion(ex, restApiId, deploymentId);
   const schemas = await modelSchemas(ex, restApiId);
-  const upstream = await ex.forward();
-  if (upstream.status !== 200) {
-    send(ex.res, upstream.status, upstream.headers, upstream.body);
-    return;
-  }
-  const swagger = JSON.parse(upstream.body.toString('utf8')) as SwaggerDocument;
   const document =
     exportType === 'oas30'
       ? swaggerToOas30(swagger, { stageName, version, schemas })

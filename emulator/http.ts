@@ -25,6 +25,25 @@ export interface Exchange {
   get(path: string): Promise<UpstreamResponse>;
 }
 
+/**
+ * Thrown by a fix whose own upstream call did not succeed (a 429, a 5xx, an error the fix does not expect):
+ * the proxy answers the client with exactly that response, as the upstream sent it, instead of inventing one.
+ */
+export class UpstreamAnswer extends Error {
+  constructor(readonly response: UpstreamResponse) {
+    super(`upstream answered ${response.status}`);
+    this.name = 'UpstreamAnswer';
+  }
+}
+
+/** The upstream's answer to an auxiliary GET: the response when 200, `undefined` when 404, else {@link UpstreamAnswer}. */
+export async function lookup(ex: Exchange, path: string): Promise<UpstreamResponse | undefined> {
+  const response = await ex.get(path);
+  if (response.status === 200) return response;
+  if (response.status === 404) return undefined;
+  throw new UpstreamAnswer(response);
+}
+
 /** Headers that belong to one hop and are not copied between the client and moto. */
 const HOP_BY_HOP = new Set([
   'connection',

@@ -3,8 +3,12 @@
  * items, at most 500 (`limit` > 500 refused with 400 `BadRequestException`), an opaque `position` token,
  * stable order. Without it, a client that forgets to follow `position` would pass every test and miss
  * APIs in production.
+ *
+ * The whole list is read from the upstream with its own paging followed to the end (`limit=500` and its
+ * `position`), so the proxy is also right in front of an emulator that pages (a user's moto behind a paging
+ * proxy, LocalStack): moto answers it in one page. An upstream error on any page is answered as it came.
  */
-import { type Exchange, send, sendError } from './http.js';
+import { type Exchange, send, sendError, UpstreamAnswer, type UpstreamResponse } from './http.js';
 
 /** API Gateway's page sizes. */
 export const DEFAULT_PAGE_SIZE = 25;
@@ -48,8 +52,40 @@ function decodePosition(position: string): PageToken | undefined {
   return undefined;
 }
 
+/** Pages read from the upstream for one list before giving up (a position that never ends). */
+const MAX_UPSTREAM_PAGES = 1000;
+
 /**
- * Answers a paged list call: validates `limit`, fetches moto's full list, lets `adjust` correct its content
+ * Every item of an upstream list (`path`, with `query` minus `limit`/`position`), following the upstream's
+ * `position` to the end. Throws {@link UpstreamAnswer} with the first page that is not a 200.
+ */
+export async function readAllPages(
+  ex: Exchange,
+  path: string,
+  query: URLSearchParams = new URLSearchParams(),
+): Promise<{ items: Item[]; first: UpstreamResponse }> {
+  const items: Item[] = [];
+  let first: UpstreamResponse | undefined;
+  let position: string | undefined;
+  for (let page = 0; page < MAX_UPSTREAM_PAGES; page++) {
+    const params = new URLSearchParams(query);
+    params.delete('limit');
+    params.delete('position');
+    params.set('limit', String(MAX_PAGE_SIZE));
+    if (position !== undefined) params.set('position', position);
+    const response = await ex.get(`${path}?${params.toString()}`);
+    if (response.status !== 200) throw new UpstreamAnswer(response);
+    first ??= response;
+    const parsed = JSON.parse(response.body.toString('utf8') || '{}') as { item?: Item[]; position?: string };
+    items.push(...(parsed.item ?? []));
+    if (!parsed.position || parsed.position === position) return { items, first };
+    position = parsed.position;
+  }
+  throw new Error(`${path}: the upstream answered more than ${MAX_UPSTREAM_PAGES} pages`);
+}
+
+/**
+ * Answers a paged list call: validates `limit`, fetches the upstream's full list, lets `adjust` correct its content
  * (where moto lists what AWS would not), and sends the page `position` points at. `rejected` = 400 for a bad
  * `limit` or `position`; `passed` = moto's error answered as is.
  */
@@ -74,13 +110,16 @@ export async function answerPaged(
     }
     limit = n;
   }
-  const upstream = await ex.forward();
-  if (upstream.status !== 200) {
-    send(ex.res, upstream.status, upstream.headers, upstream.body);
+  let listed: Awaited<ReturnType<typeof readAllPages>>;
+  try {
+    listed = await readAllPages(ex, ex.url.pathname, query);
+  } catch (error) {
+    if (!(error instanceof UpstreamAnswer)) throw error;
+    send(ex.res, error.response.status, error.response.headers, error.response.body);
     return 'passed';
   }
-  const parsed = JSON.parse(upstream.body.toString('utf8') || '{}') as { item?: Item[] };
-  const items = adjust ? await adjust(parsed.item ?? []) : (parsed.item ?? []);
+  const upstream = listed.first;
+  const items = adjust ? await adjust(listed.items) : listed.items;
   const positionParam = query.get('position');
   let start = 0;
   if (positionParam !== null) {

@@ -24,7 +24,7 @@ import { createAccountDirectory } from './accounts.js';
 import { type CallLog, createCallRecorder } from './call-log.js';
 import { answerExport } from './exports.js';
 import { createFaultInjector, type FaultConfig, type FaultKind, faultShape } from './faults.js';
-import { type Exchange, forward, readBody, send, sendError } from './http.js';
+import { type Exchange, forward, readBody, send, sendError, UpstreamAnswer } from './http.js';
 import type { PolicyDocument } from './iam.js';
 import { identifyRequest } from './operations.js';
 import { answerPaged, PAGED_OPERATIONS } from './paging.js';
@@ -89,6 +89,11 @@ export interface FidelityProxyOptions {
   port?: number;
   /** Account of unknown access keys, default moto's 123456789012. */
   defaultAccountId?: string;
+  /**
+   * moto's fixes (paging, exports, usage plan keys of deleted keys), default on. Off, the proxy changes no
+   * answer: it records, and throttles, faults or refuses when told to (a plain moto behind a recording proxy).
+   */
+  fixes?: boolean;
 }
 
 type Counters = Omit<ProxyStats, 'throttle'>;
@@ -191,7 +196,13 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       // 3. token bucket per account-region
       if (!throttle.take(`${accountId}/${identity.region}`)) {
         call.outcome = 'throttled';
-        sendError(res, identity, 429, 'TooManyRequestsException', 'Too Many Requests');
+        sendError(res, identity, 429, 'TooManyRequestsException', 'Too Many Requests', throttle.headers());
+        return;
+      }
+      if (options.fixes === false) {
+        const upstream = await forward(target, req, body);
+        counters.forwarded++;
+        send(res, upstream.status, upstream.headers, upstream.body);
         return;
       }
       const exchange: Exchange = {
@@ -242,7 +253,10 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) {
+      if (error instanceof UpstreamAnswer && !res.headersSent) {
+        // a fix's own upstream call failed: the client gets that answer as it came
+        send(res, error.response.status, error.response.headers, error.response.body);
+      } else if (!res.headersSent) {
         send(
           res,
           502,

@@ -12,6 +12,8 @@ export interface ThrottleConfig {
   burst: number;
   /** Window over which the sustained rate is measured for the stats, default 5000 ms. */
   sustainWindowMs?: number;
+  /** `Retry-After` (seconds) sent with each 429; none by default. */
+  retryAfterSeconds?: number;
 }
 
 export interface ThrottleStats {
@@ -64,6 +66,8 @@ export interface Throttle {
   stats(): ThrottleStats;
   /** Forgets the buckets and their counters (the configuration stays). */
   resetStats(): void;
+  /** Headers of a 429 (its `Retry-After`, when configured). */
+  headers(): Record<string, string>;
 }
 
 export function createThrottle(): Throttle {
@@ -129,5 +133,7 @@ export function createThrottle(): Throttle {
     resetStats: () => {
       buckets = new Map();
     },
+    headers: (): Record<string, string> =>
+      config?.retryAfterSeconds === undefined ? {} : { 'retry-after': String(config.retryAfterSeconds) },
   };
 }
