@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { RequestIdentity } from './operations.js';
 
 export interface UpstreamResponse {
@@ -78,7 +79,7 @@ export function forward(
   }
   headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
-    const upstream = httpRequest(
+    const upstream = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
       {
         host: target.hostname,
         port: target.port,

@@ -5,16 +5,20 @@
  * service of its SigV4 credential scope:
  * - `lambda` → the local Lambda Invoke endpoint (relay-command invoking discovery/subscriptions,
  *   relay-connection invoking itself for the `hello`);
- * - everything else (API Gateway, DynamoDB, Secrets Manager, STS) → the fidelity proxy in front of moto.
+ * - everything else (API Gateway, DynamoDB, Secrets Manager, STS) → the AWS endpoint: the fidelity proxy in
+ *   front of the runtime's moto, or the user's own `AWS_ENDPOINT_URL` (http or https, with its path prefix).
  *
- * Bodies are streamed through untouched, so signatures stay valid.
+ * Requests and answers are streamed through untouched (method, path, query, headers, body; status, headers,
+ * body): only `Host` is set to the target's, as a client configured with that endpoint would send it. The
+ * router adds no call, retries nothing and answers nothing itself but a 502 when the target is unreachable.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { parseCredentialScope } from '../emulator/operations.js';
 import { listen } from './ports.js';
 
 export interface AwsRouterOptions {
-  /** Where non-Lambda requests go (the fidelity proxy). */
+  /** Where non-Lambda requests go (the fidelity proxy, or the user's endpoint). */
   readonly aws: string;
   /** Where Lambda requests go (the local Lambda Invoke endpoint). */
   readonly lambda: string;
@@ -38,13 +42,14 @@ export function signedService(request: Pick<IncomingMessage, 'headers'>): string
 }
 
 function forward(target: URL, request: IncomingMessage, response: ServerResponse): void {
-  const upstream = httpRequest(
+  const prefix = target.pathname.replace(/\/$/, '');
+  const upstream = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
     {
       protocol: target.protocol,
       hostname: target.hostname,
       port: target.port,
       method: request.method,
-      path: request.url,
+      path: `${prefix}${request.url ?? '/'}`,
       headers: { ...request.headers, host: target.host },
     },
     (answer) => {

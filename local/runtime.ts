@@ -1,9 +1,10 @@
 /**
  * The whole agent in one process, against an emulated AWS: what `npm start` runs.
  *
- * - AWS: `AWS_ENDPOINT_URL` when set (any moto/LocalStack-compatible emulator), else a moto server on a
- *   free loopback port, stopped with the runtime. The fidelity proxy sits in front of it either way, so
- *   paging and the OpenAPI 3 export behave like API Gateway.
+ * - AWS: a moto server on a free loopback port, stopped with the runtime, with the fidelity proxy in front
+ *   of it so paging and the OpenAPI 3 export behave like API Gateway. Or, with `AWS_ENDPOINT_URL`, the
+ *   user's own endpoint, reached by the agent's calls as they are made: nothing in between but the router
+ *   (below), unless `motoFixes` puts the fidelity proxy in front of it too (for a bare moto).
  * - The ledger table and the two secrets (relay token, API-key HMAC secret) are created there; the demo
  *   APIs are seeded unless `seed: false`.
  * - The handlers are the real handler modules (`functions/<name>/handler.ts`), imported after the
@@ -11,7 +12,8 @@
  *   WebSocket API emulator (authorizer, routes, `@connections`) and the Lambda Invoke endpoint.
  * - Their single `AWS_ENDPOINT_URL` is a small router (`aws-router.ts`): Lambda calls reach the local
  *   Lambda endpoint (so relay-command's `InvocationType: Event` for `discover` works as on AWS), the
- *   rest reaches the proxy.
+ *   rest reaches the AWS endpoint (the proxy, or the user's endpoint). `@connections` needs no routing: the
+ *   functions' `FED_CONNECTIONS_URL` is the WebSocket API emulator itself.
  * - A scheduler runs discovery at start and every `scheduleSeconds`, like the EventBridge rule.
  *
  * The handler modules read the environment once, at import (cold start): one runtime per process.
@@ -74,6 +76,12 @@ export interface LocalRuntimeOptions {
   readonly scheduleSeconds?: number;
   /** Seed the demo APIs (default true). */
   readonly seed?: boolean;
+  /**
+   * With `AWS_ENDPOINT_URL`: put the fidelity proxy (moto's fixes: paging, OpenAPI 3 exports, usage plan keys
+   * of deleted keys) in front of it, for a bare moto. Default false (`FED_MOTO_FIXES=1` turns it on): the
+   * agent's calls reach the endpoint unchanged. The runtime's own moto always has the proxy in front.
+   */
+  readonly motoFixes?: boolean;
   /** The environment: `AWS_ENDPOINT_URL`, `FED_RELAY_TOKEN`, `AWS_REGION`, `FED_*`. Default `process.env`, which is
    * also where the handler modules read theirs: the runtime writes the Lambda environment into it. */
   readonly env?: NodeJS.ProcessEnv;
@@ -94,10 +102,12 @@ export interface LocalRuntime {
   readonly connectionsUrl: string;
   /** `http://127.0.0.1:<lambdaPort>` — `--endpoint-url` for `aws lambda invoke`. */
   readonly lambdaUrl: string;
-  /** The AWS endpoint (the fidelity proxy in front of the emulator) for any other AWS client. */
+  /** The AWS endpoint the agent's non-Lambda calls reach: the fidelity proxy, or `AWS_ENDPOINT_URL` itself. */
   readonly awsEndpoint: string;
-  /** The emulator behind the proxy: the moto the runtime started, or `AWS_ENDPOINT_URL`. */
+  /** The emulator: the moto the runtime started, or `AWS_ENDPOINT_URL`. */
   readonly emulatorEndpoint: string;
+  /** True when the fidelity proxy is in front of the emulator (own moto, or `motoFixes`). */
+  readonly fidelityProxy: boolean;
   /** True when the runtime started (and will stop) its own moto server. */
   readonly ownsEmulator: boolean;
   readonly region: string;
@@ -107,6 +117,8 @@ export interface LocalRuntime {
   readonly tableName: string;
   /** What was seeded (undefined with `seed: false` or when the demo APIs were already there). */
   readonly seeded?: SeedResult;
+  /** The discovery function's answer for the run at start (its run summary). */
+  readonly firstDiscovery: unknown;
   /** The federated APIs in the ledger. */
   catalog(): Promise<FederatedApi[]>;
   /** Runs discovery now (as the scheduler does) and resolves with the handler's result. */
@@ -142,6 +154,27 @@ export function relayRoutes(connection: RouteTarget, command: RouteTarget): Reco
     $disconnect: connection,
     ...Object.fromEntries(RELAY_COMMAND_ROUTES.map((route) => [route, command])),
   };
+}
+
+/** A boolean setting from the environment (`1`, `true`, `yes`, `on`; `0`, `false`, `no`, `off`, empty). */
+export function parseSwitch(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new RangeError(`${name}: expected 1/true or 0/false, received ${JSON.stringify(value)}`);
+}
+
+/** Every REST API name in the emulator (`GetRestApis`, following `position`). */
+async function restApiNames(client: APIGatewayClient): Promise<Set<string>> {
+  const names = new Set<string>();
+  let position: string | undefined;
+  do {
+    const page = await client.send(new GetRestApisCommand({ limit: 500, position }));
+    for (const api of page.items ?? []) if (api.name) names.add(api.name);
+    position = page.position;
+  } while (position);
+  return names;
 }
 
 /** A strong random token for the relay (256 bits, base64url). */
@@ -199,6 +232,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   }
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || DEFAULT_REGION;
   const accountId = DEFAULT_ACCOUNT_ID;
+  const motoFixes = options.motoFixes ?? parseSwitch(env.FED_MOTO_FIXES, 'FED_MOTO_FIXES') ?? false;
 
   // Handlers are looked up when called: the servers listen before the modules are loaded.
   const handlers = new Map<string, LocalLambdaHandler>();
@@ -295,12 +329,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     parts.relay = relay;
 
     checkpoint();
-    // 2. AWS: the given emulator, or our own moto; the fidelity proxy in front of it.
+    // 2. AWS: the user's endpoint as it is (or with moto's fixes in front when asked), or our own moto with the
+    // fidelity proxy in front.
     const givenEndpoint = env.AWS_ENDPOINT_URL?.trim() || undefined;
     let emulatorEndpoint: string;
     if (givenEndpoint) {
       emulatorEndpoint = givenEndpoint.replace(/\/$/, '');
-      progress(`using the AWS emulator at ${emulatorEndpoint} (AWS_ENDPOINT_URL)`);
+      progress(
+        motoFixes
+          ? `using the AWS endpoint at ${emulatorEndpoint} (AWS_ENDPOINT_URL) with moto's fixes in front (--moto-fixes)`
+          : `using the AWS endpoint at ${emulatorEndpoint} (AWS_ENDPOINT_URL): the agent's calls reach it unchanged`,
+      );
     } else {
       progress(
         'starting moto (AWS emulator; a first run may install it into .venv, which takes a minute)...',
@@ -314,9 +353,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // Dummy credentials for the emulator, unless the caller has some (requests must be signed).
     env.AWS_ACCESS_KEY_ID ||= 'testing';
     env.AWS_SECRET_ACCESS_KEY ||= 'testing';
-    const proxy: FidelityProxy = await startFidelityProxy({ target: emulatorEndpoint });
-    parts.proxy = proxy;
-    const router: AwsRouter = await startAwsRouter({ aws: proxy.endpoint, lambda: lambda.url });
+    if (!givenEndpoint || motoFixes) {
+      parts.proxy = await startFidelityProxy({ target: emulatorEndpoint });
+    }
+    const awsEndpoint = parts.proxy?.endpoint ?? emulatorEndpoint;
+    const router: AwsRouter = await startAwsRouter({ aws: awsEndpoint, lambda: lambda.url });
     parts.router = router;
 
     checkpoint();
@@ -333,7 +374,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     // 4. Ledger table and secrets.
     const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
-    const clientConfig = { region, endpoint: proxy.endpoint, credentials };
+    const clientConfig = { region, endpoint: awsEndpoint, credentials };
     progress(`creating the ledger table ${config.agent.tableName} and the secrets...`);
     const dynamo = new DynamoDBClient(clientConfig);
     await createLedgerTable(dynamo, config.agent.tableName);
@@ -354,8 +395,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         maxAttempts: 3,
       });
       const demo = demoSeed();
-      const existing = await apiGateway.send(new GetRestApisCommand({ limit: 500 }));
-      const names = new Set((existing.items ?? []).map((api) => api.name));
+      const names = await restApiNames(apiGateway);
       if (demo.apis.every((api) => names.has(api.name))) {
         progress('demo APIs already present in the emulator: not seeding again');
       } else {
@@ -405,7 +445,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     checkpoint();
     // 7. First discovery, then the schedule (a tick is skipped while a run is in progress).
     progress('running the first discovery...');
-    await runDiscovery();
+    const firstDiscovery = await runDiscovery();
     if (scheduleSeconds > 0) {
       let running = false;
       timer = setInterval(() => {
@@ -425,14 +465,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       relayUrl: relay.url,
       connectionsUrl: relay.connectionsUrl,
       lambdaUrl: lambda.url,
-      awsEndpoint: proxy.endpoint,
+      awsEndpoint,
       emulatorEndpoint,
+      fidelityProxy: parts.proxy !== undefined,
       ownsEmulator: parts.moto !== undefined,
       region,
       accountId,
       token,
       tableName: config.agent.tableName,
       ...(seeded ? { seeded } : {}),
+      firstDiscovery,
       catalog: () => catalogRepository.listAll(),
       runDiscovery,
       stop,

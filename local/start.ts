@@ -33,10 +33,13 @@ options:
   --lambda-port <port>        Lambda Invoke endpoint port, default ${DEFAULT_LAMBDA_PORT} (env FED_LAMBDA_PORT)
   --schedule-seconds <n>      seconds between discovery runs, default ${DEFAULT_SCHEDULE_SECONDS} (0: only at start)
   --no-seed                   do not create the demo APIs
+  --moto-fixes                with AWS_ENDPOINT_URL: put the fidelity proxy (API Gateway paging, OpenAPI 3
+                              exports) in front of it, for a bare moto (env FED_MOTO_FIXES=1); off by default
   -h, --help                  show this help
 
 environment:
-  AWS_ENDPOINT_URL            use this AWS emulator instead of starting moto
+  AWS_ENDPOINT_URL            use your own AWS endpoint (moto, LocalStack, a recording proxy) instead of
+                              starting moto; the agent's calls reach it unchanged
   FED_RELAY_TOKEN             relay token to use (default: a new random one per start)
   AWS_REGION                  region of the agent, default us-east-1
 `;
@@ -46,6 +49,8 @@ export interface StartOptions {
   lambdaPort?: number;
   scheduleSeconds?: number;
   seed: boolean;
+  /** `--moto-fixes`; undefined when not given (the environment decides). */
+  motoFixes?: boolean;
   help: boolean;
 }
 
@@ -58,6 +63,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions {
       'lambda-port': { type: 'string' },
       'schedule-seconds': { type: 'string' },
       'no-seed': { type: 'boolean', default: false },
+      'moto-fixes': { type: 'boolean' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -83,6 +89,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions {
     ...(lambdaPort === undefined ? {} : { lambdaPort }),
     ...(scheduleSeconds === undefined ? {} : { scheduleSeconds }),
     seed: !values['no-seed'],
+    ...(values['moto-fixes'] ? { motoFixes: true } : {}),
     help: values.help,
   };
 }
@@ -117,6 +124,40 @@ export function formatCatalog(apis: readonly FederatedApi[]): string {
       .join('  ')
       .trimEnd()}\n`;
   return line(header) + rows.map(line).join('');
+}
+
+/** What stands between the agent and the emulator, for the `AWS endpoint` line. */
+export function describeAwsEndpoint(
+  runtime: Pick<LocalRuntime, 'fidelityProxy' | 'ownsEmulator' | 'emulatorEndpoint'>,
+): string {
+  if (runtime.ownsEmulator) return `fidelity proxy in front of moto at ${runtime.emulatorEndpoint}`;
+  if (runtime.fidelityProxy)
+    return `fidelity proxy (--moto-fixes) in front of your endpoint ${runtime.emulatorEndpoint}`;
+  return "your endpoint (AWS_ENDPOINT_URL): the agent's calls reach it unchanged";
+}
+
+/** One line on the discovery run at start: what it found, its API Gateway calls, and whether it was partial. */
+export function formatFirstDiscovery(result: unknown): string | undefined {
+  const summary = result as
+    | {
+        partial?: boolean;
+        counts?: { discovered?: number };
+        apiCalls?: Record<string, number>;
+        throttles?: number;
+        errors?: Array<{ operation?: string; code?: string; message?: string }>;
+      }
+    | null
+    | undefined;
+  if (!summary?.counts) return undefined;
+  const calls = Object.values(summary.apiCalls ?? {}).reduce((sum, n) => sum + n, 0);
+  const throttles = summary.throttles ? `, ${summary.throttles} throttled and retried` : '';
+  const head = `first discovery: ${summary.counts.discovered ?? 0} federated APIs, ${calls} API Gateway calls${throttles}`;
+  if (!summary.partial) return `${head}, complete`;
+  const errors = (summary.errors ?? [])
+    .slice(0, 3)
+    .map((e) => `${e.operation ?? '?'}: ${e.code ?? 'error'}`)
+    .join('; ');
+  return `${head}, PARTIAL (${summary.errors?.length ?? 0} errors: ${errors})`;
 }
 
 function shellQuote(text: string): string {
@@ -209,6 +250,7 @@ export async function main(
       ...(options.lambdaPort === undefined ? {} : { lambdaPort: options.lambdaPort }),
       ...(options.scheduleSeconds === undefined ? {} : { scheduleSeconds: options.scheduleSeconds }),
       seed: options.seed,
+      ...(options.motoFixes ? { motoFixes: true } : {}),
       signal: abort.signal,
       onProgress: (message) => io.out(`  - ${message}\n`),
       onDiscovery: (result) => {
@@ -228,6 +270,8 @@ export async function main(
       return EXIT_OK;
     }
     const apis = await runtime.catalog();
+    const first = formatFirstDiscovery(runtime.firstDiscovery);
+    if (first) io.out(`  - ${first}\n`);
     const schedule = options.scheduleSeconds ?? DEFAULT_SCHEDULE_SECONDS;
     io.out(
       `\nDiscovered ${apis.length} federated API${apis.length === 1 ? '' : 's'} ` +
@@ -237,7 +281,7 @@ export async function main(
         `Relay (WebSocket API):    ${runtime.relayUrl}\n` +
         `Relay token:              ${runtime.token}\n` +
         `Lambda Invoke endpoint:   ${runtime.lambdaUrl}   (functions: discovery, subscriptions)\n` +
-        `AWS endpoint:             ${runtime.awsEndpoint}   (fidelity proxy in front of ${runtime.ownsEmulator ? 'moto at ' : ''}${runtime.emulatorEndpoint})\n` +
+        `AWS endpoint:             ${runtime.awsEndpoint}   (${describeAwsEndpoint(runtime)})\n` +
         '\n' +
         formatCommands(runtime, apis) +
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s — Ctrl-C to stop\n`,
