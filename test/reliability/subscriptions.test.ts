@@ -28,6 +28,8 @@ import { ScenarioReport } from './report.js';
 const FAULT_RATES = THIRTY_PERCENT_FAULTS;
 const STEPS = Object.values(SubscribeStep);
 const app = { id: 'app-1', name: 'Reliability app' };
+/** The subscriptions function's timeout (infra/constructs/federation-function.ts default). */
+const FUNCTION_TIMEOUT_MS = 30_000;
 
 type Answer = { ok: true; value: Record<string, unknown> } | { ok: false; code: string; message: string };
 
@@ -47,10 +49,14 @@ describe('subscriptions under faults, crashes and races', () => {
   const invoke = async (event: Record<string, unknown>): Promise<Answer> => {
     if (typeof event.subscriptionId === 'string') used.add(event.subscriptionId);
     try {
-      const value = (await handler(event, { getRemainingTimeInMillis: () => 0 })) as unknown as Record<
-        string,
-        unknown
-      >;
+      // The context counts down as Lambda's does, and the handler leases the subscription until the
+      // invocation's end. An attempt planned to crash is one that dies at its timeout (0 ms left: its
+      // lease ends 1 s later, so the repeat takes over); any other has the function's whole 30 s, so a
+      // slow attempt on a loaded machine is never taken over while it still runs.
+      const crashing = typeof event.subscriptionId === 'string' && crashes.has(event.subscriptionId);
+      const deadline = Date.now() + (crashing ? 0 : FUNCTION_TIMEOUT_MS);
+      const context = { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+      const value = (await handler(event, context)) as unknown as Record<string, unknown>;
       if (typeof value.apiKey === 'string') hygiene.secret(value.apiKey);
       return { ok: true, value };
     } catch (error) {
