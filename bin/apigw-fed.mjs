@@ -11,6 +11,7 @@ const COMMANDS = {
   subscribe: '../client/cli.ts',
   unsubscribe: '../client/cli.ts',
   ping: '../client/cli.ts',
+  gravitee: '../gravitee/src/main.ts',
 };
 
 const [command, ...rest] = process.argv.slice(2);
@@ -23,7 +24,8 @@ if (!command || !(command in COMMANDS) || command === '--help') {
       `  apis          list the federated APIs and plans\n` +
       `  subscribe     subscribe an application to a plan\n` +
       `  unsubscribe   revoke a subscription\n` +
-      `  ping          ask the agent for its status\n\n` +
+      `  ping          ask the agent for its status\n` +
+      `  gravitee      bridge Gravitee APIM's integration controller to the relay\n\n` +
       `Run 'apigw-fed <command> --help' for the options of a command.\n`,
   );
   process.exit(command && command !== '--help' ? 2 : 0);
