@@ -87,6 +87,8 @@ export class ControlPlaneClient extends EventEmitter {
   lastRun?: unknown;
   private seq?: number;
   private socket?: WebSocket;
+  /** The socket of a connection attempt still in its upgrade (closed by `close()`). */
+  private connecting?: WebSocket;
   private readonly pending = new Map<string, PendingRequest>();
   private reassembler = new Reassembler();
   private closedByUser = false;
@@ -154,6 +156,7 @@ export class ControlPlaneClient extends EventEmitter {
   async close(): Promise<void> {
     this.closedByUser = true;
     clearTimeout(this.reconnectTimer);
+    this.connecting?.terminate();
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -172,6 +175,7 @@ export class ControlPlaneClient extends EventEmitter {
         headers: { Authorization: `Bearer ${this.options.token}` },
         handshakeTimeout: this.options.connectTimeoutMs ?? 10_000,
       });
+      this.connecting = socket;
       let opened = false;
       socket.on('unexpected-response', (_req, res) => {
         const status = res.statusCode ?? 0;
@@ -189,9 +193,17 @@ export class ControlPlaneClient extends EventEmitter {
         }
       });
       socket.on('error', (error) => {
+        if (this.connecting === socket) this.connecting = undefined;
         if (!opened) reject(new ClientError(`Cannot connect to ${this.options.url}: ${error.message}`));
       });
       socket.on('open', () => {
+        if (this.connecting === socket) this.connecting = undefined;
+        if (this.closedByUser) {
+          // close() was called during the upgrade: do not keep the connection.
+          socket.terminate();
+          reject(new ClientError('Closed while connecting'));
+          return;
+        }
         opened = true;
         this.socket = socket;
         this.reassembler = new Reassembler();

@@ -198,6 +198,16 @@ export function formatCommands(
     `  ${invoke(unsubscribePayload)}`,
     '  (AWS CLI v1 has no --cli-binary-format option: leave it out, v1 sends the payload as is.)',
     '',
+    "Gravitee APIM (the bridge, in place of Gravitee's AWS agent; docs/gravitee.md), with your APIM URL,",
+    'service account token and integration id:',
+    `  FED_RELAY_URL=${runtime.relayUrl} FED_RELAY_TOKEN=${runtime.token} \\`,
+    '  gravitee_integration_connector_ws_endpoints_0=http://localhost:8083/integration-controller \\',
+    '  gravitee_integration_connector_ws_headers_0_name=Authorization \\',
+    "  gravitee_integration_connector_ws_headers_0_value='bearer <APIM service account token>' \\",
+    '  gravitee_integration_providers_0_type=aws-api-gateway \\',
+    '  gravitee_integration_providers_0_integrationId=<integration id> \\',
+    '  npx apigw-fed gravitee',
+    '',
   ];
   return `${text.join('\n')}\n`;
 }

@@ -44,6 +44,8 @@ import {
 export const INGEST_BATCH_BYTES = 8 * 1024 * 1024;
 /** Relay requests answer within this, so Gravitee (which waits 60 s) always gets a reply. */
 export const RELAY_REQUEST_TIMEOUT_MS = 50_000;
+/** A `sync` snapshot of a large catalog takes as long as the relay needs to send it. */
+export const RELAY_SYNC_TIMEOUT_MS = 15 * 60_000;
 /** Room kept in a message for the envelope and ids beyond the payload JSON. */
 const SLACK_BYTES = 4096;
 
@@ -82,7 +84,8 @@ export function startBridge(options: BridgeOptions): Bridge {
     url: config.relayUrl,
     token: config.relayToken,
     reconnect: relayReconnect,
-    requestTimeoutMs,
+    // The client's default timeout applies to its own `sync`; every other request passes its own.
+    requestTimeoutMs: RELAY_SYNC_TIMEOUT_MS,
   });
   let stopped = false;
   let everSynced = false;
@@ -364,6 +367,12 @@ export function startBridge(options: BridgeOptions): Bridge {
     if (stopped) return;
     relay.connect().catch((error: Error) => {
       if (stopped) return;
+      if (relay.connected) {
+        // Connected, but the first sync did not answer in time: the client keeps the link (and
+        // reconnects it); another connect() would open a second one.
+        log.warn(`relay: ${error.message}; keeping the link`);
+        return;
+      }
       const initial = relayReconnect.initialDelayMs ?? 1_000;
       const delay = Math.min(relayReconnect.maxDelayMs ?? 60_000, initial * 2 ** (attempt - 1));
       log.warn(`relay: ${error.message}; retrying in ${(delay / 1000).toFixed(1)} s`);

@@ -228,7 +228,8 @@ export class GraviteeConnector {
       socket.terminate();
     });
     socket.on('error', (error) => {
-      failure ??= `cannot connect to Gravitee: ${error.message}`;
+      if (opened) log.warn(`the Gravitee connection failed: ${error.message}`);
+      else failure ??= `cannot connect to Gravitee: ${error.message}`;
     });
     socket.on('open', () => {
       opened = true;

@@ -149,6 +149,14 @@ describe('apigw-fed CLI', () => {
 });
 
 describe('ControlPlaneClient', () => {
+  it('close() during the upgrade keeps no connection: connect() rejects', async () => {
+    const client = new ControlPlaneClient({ url: world.ws.url, token: world.token, reconnect: false });
+    const connecting = client.connect();
+    await client.close();
+    await expect(connecting).rejects.toThrow(/closed/i);
+    expect(client.connected).toBe(false);
+  });
+
   it('reconnects with backoff after the relay drops it, and re-syncs from its cursor', async () => {
     const c = new ControlPlaneClient({
       url: world.ws.url,
