@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay]`
+ * `npm run bench [-- --scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay,gravitee]
+ *   [--only gravitee] [--gravitee-apis N]`
  *
  * Measures, side by side in one run on the emulated AWS (moto behind the fidelity proxy: API Gateway
  * paging, 10 req/s burst 40 per account-region, +20 ms per API Gateway call), what users pay for:
  * discovery calls and time against the theoretical minimum and a naive baseline, incremental reruns,
- * subscription latency, relay fan-out, bundle sizes and cold init, and a monthly cost model.
+ * subscription latency, relay fan-out, bundle sizes and cold init, the Gravitee bridge's DISCOVER reply
+ * time and memory for 10,000 APIs, and a monthly cost model.
  * Prints a markdown table and writes `bench/results/<YYYY-MM-DDTHH-MM-SS>.json`. Targets are reported,
  * never asserted.
  */
@@ -19,6 +21,7 @@ import {
 } from './discovery.js';
 import { SCENARIOS, type ScenarioName, startBenchEnv } from './env.js';
 import { benchFootprint } from './footprint.js';
+import { benchGravitee, GRAVITEE_APIS } from './gravitee.js';
 import {
   containerMonthlyCost,
   PRICES,
@@ -50,12 +53,14 @@ function parseCli() {
       scenario: { type: 'string', default: 'all' },
       quick: { type: 'boolean', default: false },
       skip: { type: 'string', default: '' },
+      only: { type: 'string', default: '' },
+      'gravitee-apis': { type: 'string', default: String(GRAVITEE_APIS) },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay]',
+      'usage: npm run bench -- [--scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay,gravitee] [--only gravitee] [--gravitee-apis N]',
     );
     process.exit(0);
   }
@@ -71,11 +76,17 @@ function parseCli() {
       .map((s) => s.trim())
       .filter(Boolean),
   );
-  return { scenarios, skip, quick: values.quick };
+  if (values.only && values.only !== 'gravitee') throw new Error(`--only takes gravitee, got ${values.only}`);
+  const graviteeApis = Number(values['gravitee-apis']);
+  if (!Number.isInteger(graviteeApis) || graviteeApis < 1) {
+    throw new Error(`--gravitee-apis must be a positive integer, got ${values['gravitee-apis']}`);
+  }
+  return { scenarios, skip, quick: values.quick, only: values.only, graviteeApis };
 }
 
 async function main(): Promise<void> {
-  const { scenarios, skip } = parseCli();
+  const { scenarios: wantedScenarios, skip, only, graviteeApis } = parseCli();
+  const scenarios: ScenarioName[] = only ? [] : wantedScenarios;
   const started = new Date();
   const t0 = performance.now();
   const progress = (message: string) =>
@@ -86,19 +97,25 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   const details: Record<string, unknown> = {};
 
-  if (!skip.has('footprint')) {
+  if (!skip.has('gravitee')) {
+    const gravitee = await benchGravitee(work, progress, graviteeApis);
+    figures.push(...gravitee.figures);
+    details.gravitee = gravitee.details;
+  }
+
+  if (!only && !skip.has('footprint')) {
     const footprint = await benchFootprint(join(work, 'footprint'), progress);
     figures.push(...footprint.figures);
     details.footprint = footprint.details;
   }
 
-  progress('starting moto and the fidelity proxy');
-  const env = await startBenchEnv();
   const discovery = new Map<ScenarioName, DiscoveryScenarioResult>();
+  if (scenarios.length > 0) progress('starting moto and the fidelity proxy');
+  const env = scenarios.length > 0 ? await startBenchEnv() : undefined;
   try {
-    const childBundle = bundleDiscoveryChild(work);
-    for (const scenario of scenarios) {
-      const result = await benchDiscovery(env, scenario, { childBundle, workDir: work, progress });
+    const childBundle = env ? bundleDiscoveryChild(work) : '';
+    for (const scenario of env ? scenarios : []) {
+      const result = await benchDiscovery(env!, scenario, { childBundle, workDir: work, progress });
       discovery.set(scenario, result);
       figures.push(...result.figures);
       details[`discovery${scenario}`] = result.details;
@@ -106,19 +123,19 @@ async function main(): Promise<void> {
       // its state is still in moto
       if (scenario === scenarios[0]) {
         if (!skip.has('subscriptions')) {
-          const subs = await benchSubscriptions(env, result, progress);
+          const subs = await benchSubscriptions(env!, result, progress);
           figures.push(...subs.figures);
           details.subscriptions = subs.details;
         }
         if (!skip.has('relay')) {
-          const relay = await benchRelay(env, result, progress);
+          const relay = await benchRelay(env!, result, progress);
           figures.push(...relay.figures);
           details.relay = relay.details;
         }
       }
     }
   } finally {
-    await env.stop();
+    await env?.stop();
   }
 
   // Cost model from the measured runs.
