@@ -46,6 +46,11 @@ export const INGEST_BATCH_BYTES = 8 * 1024 * 1024;
 export const RELAY_REQUEST_TIMEOUT_MS = 50_000;
 /** A `sync` snapshot of a large catalog takes as long as the relay needs to send it. */
 export const RELAY_SYNC_TIMEOUT_MS = 15 * 60_000;
+/**
+ * A relay `ping` this often while the link is up: API Gateway closes a WebSocket connection idle for
+ * 10 minutes, and only client messages count.
+ */
+export const RELAY_KEEPALIVE_MS = 5 * 60_000;
 /** Room kept in a message for the envelope and ids beyond the payload JSON. */
 const SLACK_BYTES = 4096;
 
@@ -60,6 +65,8 @@ export interface BridgeOptions {
   readonly replyTimeoutMs?: number;
   readonly ingestBatchBytes?: number;
   readonly relayRequestTimeoutMs?: number;
+  /** Interval of the relay keep-alive `ping` (default 5 min). */
+  readonly relayKeepaliveMs?: number;
 }
 
 export interface Bridge {
@@ -112,25 +119,26 @@ export function startBridge(options: BridgeOptions): Bridge {
   relay.on('event', (event: EventMessage) => {
     if (event.event === 'discovery.completed') lastRun = event.payload as typeof lastRun;
   });
-  relay.on('synced', ({ seq, snapshot }: { seq: number; snapshot: boolean }) => {
-    everSynced = true;
-    resolveSynced();
-    log.info(`relay: catalog ${snapshot ? 'snapshot' : 'replay'} to #${seq}, ${relay.catalog.size} APIs`);
-    // The last run (for isPartialDiscovery) after a snapshot: events only carry the runs that follow.
+  /** `ping`: the last run (for isPartialDiscovery; events only carry the runs that follow a snapshot). */
+  const ping = (): void => {
     relay
       .request({ action: 'ping' }, { timeoutMs: requestTimeoutMs })
       .then((reply) => {
         const run = (reply.payload as { lastRun?: typeof lastRun } | undefined)?.lastRun;
-        if (
-          reply.status === 'SUCCEEDED' &&
-          run &&
-          (!lastRun || (run.finishedAt ?? '') > (lastRun.finishedAt ?? ''))
-        ) {
-          lastRun = run;
-        }
+        const newer = !lastRun || (run?.finishedAt ?? '') > (lastRun.finishedAt ?? '');
+        if (reply.status === 'SUCCEEDED' && run && newer) lastRun = run;
       })
       .catch(() => undefined);
+  };
+  relay.on('synced', ({ seq, snapshot }: { seq: number; snapshot: boolean }) => {
+    everSynced = true;
+    resolveSynced();
+    log.info(`relay: catalog ${snapshot ? 'snapshot' : 'replay'} to #${seq}, ${relay.catalog.size} APIs`);
+    ping();
   });
+  const keepalive = setInterval(() => {
+    if (relay.connected) ping();
+  }, options.relayKeepaliveMs ?? RELAY_KEEPALIVE_MS);
 
   const health = (): { healthy: boolean; detail: string } => {
     if (relay.connected && everSynced) {
@@ -392,6 +400,7 @@ export function startBridge(options: BridgeOptions): Bridge {
     async stop() {
       stopped = true;
       clearTimeout(relayRetry);
+      clearInterval(keepalive);
       await Promise.all([connector.stop(), relay.close()]);
     },
   };

@@ -42,7 +42,12 @@ beforeAll(async () => {
     FED_RELAY_URL: world.ws.url,
     FED_RELAY_TOKEN: world.token,
   }) as BridgeConfig;
-  bridge = startBridge({ config, log, backoff: { initialMs: 60_000, factor: 1, maxMs: 60_000 } });
+  bridge = startBridge({
+    config,
+    log,
+    backoff: { initialMs: 60_000, factor: 1, maxMs: 60_000 },
+    relayKeepaliveMs: 200,
+  });
   await bridge.synced;
 }, 60_000);
 
@@ -156,6 +161,18 @@ describe('Gravitee bridge, relay side', () => {
   it('answers an unknown command type with NO_REPLY, as a Java channel without a handler does', async () => {
     const { reply } = await bridge.handle(command('PROMOTE_API', { x: 1 }));
     expect(reply).toMatchObject({ type: 'NO_REPLY', commandStatus: 'ERROR', commandId: `cmd-${n}` });
+  });
+
+  it('pings the relay while the link is up (API Gateway closes connections idle for 10 minutes)', async () => {
+    const replies: unknown[] = [];
+    const onReply = (reply: { payload?: unknown }) => {
+      if ((reply.payload as { agentId?: string } | undefined)?.agentId) replies.push(reply);
+    };
+    bridge.relay.on('reply', onReply);
+    const deadline = Date.now() + 10_000;
+    while (replies.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    bridge.relay.off('reply', onReply);
+    expect(replies.length).toBeGreaterThanOrEqual(2);
   });
 
   it('never logs the relay token or the Gravitee token', () => {
