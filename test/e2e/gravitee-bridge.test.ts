@@ -185,6 +185,8 @@ beforeAll(async () => {
     [
       'local/start.ts',
       '--no-seed',
+      // a bare moto behind AWS_ENDPOINT_URL: API Gateway paging and OpenAPI 3 exports from the proxy
+      '--moto-fixes',
       '--schedule-seconds',
       '0',
       '--relay-port',
