@@ -68,7 +68,12 @@ describe('subscriptions under faults, crashes and races', () => {
     }
   };
 
-  /** Repeats an invocation like a caller would (BUSY, AWS errors, crashes) until a final answer. */
+  /**
+   * Repeats an invocation like a caller would (BUSY, AWS errors, crashes) until a final answer, backing
+   * off (50 ms doubling to 800 ms): 49 callers polling a held lock every 50 ms flood the one moto
+   * process with ledger reads, starving the holder's own calls; on a loaded machine that took 50
+   * identical subscribes past three minutes.
+   */
   const settle = async (
     event: Record<string, unknown>,
     final: readonly string[] = ['CONFLICT', 'NOT_FOUND', 'VALIDATION'],
@@ -76,7 +81,7 @@ describe('subscriptions under faults, crashes and races', () => {
     for (let attempt = 1; attempt <= 60; attempt++) {
       const answer = await invoke(event);
       if (answer.ok || final.includes(answer.code)) return answer;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50 * 2 ** Math.min(attempt - 1, 4)));
     }
     throw new Error(`no final answer for ${JSON.stringify(event)} after 60 attempts`);
   };
