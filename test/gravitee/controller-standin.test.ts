@@ -233,6 +233,9 @@ describe('Gravitee controller stand-in: framing', () => {
     const agent = await connect(c);
     await agent.join();
     const session = (await c.nextSession()) as GraviteeAgentSession;
+    const starting = session.send('START_INGEST', { ingestJobId: 'job-1', apiIds: [] });
+    agent.sendReply(await agent.command('START_INGEST'), { ingestJobId: 'job-1', total: 40 });
+    expect((await starting).payload).toEqual({ ingestJobId: 'job-1', total: 40 });
     const apis = Array.from({ length: 40 }, (_, i) => ({
       uniqueId: `api-${i}`,
       id: `api-${i}`,
@@ -449,6 +452,35 @@ describe('Gravitee controller stand-in: commands', () => {
     agent.sendReply(discover, { apis: [{ id: 'a', metadata: { team: 'x' } }], isPartialDiscovery: false });
     await expect(discovering).rejects.toThrow('apis[0].metadata: expected an array');
     expect(c.violations.map((v) => v.kind)).toEqual(['malformed-exchange']);
+  });
+
+  it('replies SUCCEEDED to an INGEST of a job it never started, recording that APIM ingests nothing', async () => {
+    const c = await start();
+    const agent = await connect(c);
+    await agent.join();
+    agent.sendCommand('i', 'INGEST', { ingestJobId: 'never-started', apis: [], done: true });
+    expect((await agent.replyTo('i')).body).toMatchObject({ type: 'INGEST', commandStatus: 'SUCCEEDED' });
+    expect(c.violations).toMatchObject([
+      { kind: 'malformed-exchange', detail: expect.stringContaining('never-started') },
+    ]);
+  });
+
+  it('answers an INGEST whose metadata has no format with ERROR, as APIM fails on it', async () => {
+    const c = await start();
+    const agent = await connect(c);
+    await agent.join();
+    const session = await c.nextSession();
+    const starting = session.send('START_INGEST', { ingestJobId: 'job', apiIds: ['a'] });
+    agent.sendReply(await agent.command('START_INGEST'), { ingestJobId: 'job', total: 1 });
+    await starting;
+    agent.sendCommand('i', 'INGEST', {
+      ingestJobId: 'job',
+      apis: [{ id: 'a', metadata: [{ name: 'team', value: 'x' }] }],
+      done: true,
+    });
+    const reply = await agent.replyTo('i');
+    expect(reply.body).toMatchObject({ type: 'INGEST', commandStatus: 'ERROR' });
+    expect(reply.body.errorDetails).toContain('apis[0].metadata[0].format');
   });
 
   it('answers agent commands it has no handler for as Gravitee does (NO_REPLY, UNKNOWN)', async () => {

@@ -73,12 +73,20 @@
  * - command/hello/HelloCommandHandler.java with core/integration/use_case/CheckIntegrationUseCase.java:
  *   HELLO replies `{targetId}`, or ERROR "Integration [id=<id>] not found" / "Integration [id=<id>]
  *   does not match. Expected provider [provider=<provider>]".
- * - command/ingest/IngestCommandHandler.java: INGEST replies SUCCEEDED `{}`.
- * - The seed's compose file: the endpoint is the management API URL ending in `/integration-controller`.
+ * - command/ingest/IngestCommandHandler.java: INGEST replies SUCCEEDED `{}`, or ERROR with the
+ *   exception's message; core/integration/use_case/IngestFederatedApisUseCase.java: a batch whose
+ *   `ingestJobId` is no job APIM started is ignored (still SUCCEEDED); each metadata entry's `format`
+ *   is switched on (null → NullPointerException → ERROR); only SWAGGER and ASYNCAPI pages are kept,
+ *   named by `filename`.
+ * - The seed's compose file: the endpoint is the management API URL ending in `/integration-controller`;
+ *   the APIM Helm chart's federation ingress routes `/integration-controller(/.*)?` to the controller's
+ *   port, so the controller itself sees `/exchange/controller`. The stand-in plays APIM and its ingress.
  *
  * What the stand-in simplifies: one organisation (every known token may use every integration),
- * no licence check, a health-check timer per connection (the first tick one interval after the
- * upgrade) rather than one for the whole controller, the legacy protocol only recognised (any
+ * no licence check, a health-check timer per connection (a channel without an accepted HELLO is
+ * unregistered `helloGraceMs` after the upgrade; HEALTH_CHECK one interval after HELLO, then one
+ * interval after each reply) rather than one for the whole controller, `stop()` drops the sockets
+ * (Gravitee unregisters each channel with GOOD_BYE), the legacy protocol only recognised (any
  * message on a legacy channel closes it with 1002), no TLS. Frames are measured on the raw socket:
  * `ws` counts `maxPayload` per message, not per frame, so the stand-in reads the frame headers itself
  * and reassembles the fragments it checks.
@@ -637,6 +645,8 @@ class Channel implements GraviteeAgentSession {
     if (!ignoreActive && !this.active)
       return Promise.reject(new Error(`Gravitee stand-in: channel inactive, ${type} not sent`));
     const id = randomUUID();
+    if (type === 'START_INGEST' && typeof payload.ingestJobId === 'string')
+      this.controller.ingestJobs.add(payload.ingestJobId);
     return new Promise<ExchangeReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         const p = this.pending.get(id);
@@ -731,8 +741,7 @@ class Channel implements GraviteeAgentSession {
     }
     const custom = this.controller.onAgentCommand?.(command, this);
     if (custom) this.reply(custom);
-    else if (type === 'INGEST')
-      this.reply({ commandId: command.id, type: 'INGEST', commandStatus: 'SUCCEEDED', payload: {} });
+    else if (type === 'INGEST') this.reply(this.ingest(command));
     else if (type === 'UNKNOWN')
       this.reply({
         commandId: command.id,
@@ -749,6 +758,34 @@ class Channel implements GraviteeAgentSession {
         errorDetails: `No handler found for command type '${type}'. Ignoring`,
         payload: {},
       });
+  }
+
+  /** IngestCommandHandler + IngestFederatedApisUseCase, as far as the agent can tell them apart. */
+  private ingest(command: ExchangeCommand): ExchangeReply {
+    const jobId = command.payload.ingestJobId;
+    if (typeof jobId !== 'string' || !this.controller.ingestJobs.has(jobId)) {
+      this.violation(
+        'malformed-exchange',
+        `INGEST for ingestJobId ${JSON.stringify(jobId)}, no job started by START_INGEST: APIM ingests nothing`,
+      );
+      return { commandId: command.id, type: 'INGEST', commandStatus: 'SUCCEEDED', payload: {} };
+    }
+    const apis = Array.isArray(command.payload.apis) ? command.payload.apis : [];
+    for (const [i, api] of apis.entries()) {
+      const entries = isObject(api) && Array.isArray(api.metadata) ? api.metadata : [];
+      for (const [j, entry] of entries.entries()) {
+        if (isObject(entry) && entry.format !== undefined && entry.format !== null) continue;
+        const where = `apis[${i}].metadata[${j}].format`;
+        this.violation('malformed-exchange', `INGEST: ${where} is null: APIM's ingest fails on it`);
+        return {
+          commandId: command.id,
+          type: 'INGEST',
+          commandStatus: 'ERROR',
+          errorDetails: `NullPointerException: ${where} is null (stand-in wording)`,
+        };
+      }
+    }
+    return { commandId: command.id, type: 'INGEST', commandStatus: 'SUCCEEDED', payload: {} };
   }
 
   private onHello(command: ExchangeCommand): void {
@@ -884,6 +921,8 @@ class StandIn implements GraviteeController {
   readonly endpoint: string;
   readonly helloErrors: Array<{ targetId: string; reason: string }> = [];
   readonly violations: ProtocolViolation[] = [];
+  /** Ingest jobs started by a START_INGEST the controller sent (APIM's AsyncJob). */
+  readonly ingestJobs = new Set<string>();
   upgradeAttempts = 0;
   readonly integrations: Record<string, { provider: string }>;
   readonly healthCheckIntervalMs: number;
