@@ -17,6 +17,7 @@ import {
   DiscoveryEngine,
   type DiscoverySummary,
   LeaseRepository,
+  ledgerPlanRevocations,
   Outbox,
   parseAgentConfig,
   RateLimiter,
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
       definitions: new DefinitionStore(table),
       runs: new RunRepository(table),
       leases: new LeaseRepository(table),
-      subscriptions: new SubscriptionRepository(table),
+      revocations: ledgerPlanRevocations(new SubscriptionRepository(table)),
     },
     {
       sources: agent.sources,

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { EventMessage, Reply } from '../layers/federation-core/src/relay/protocol.js';
+import type { EventMessage, Reply } from '../layers/federation-core/src/protocol/protocol.js';
 import { type CatalogApi, ClientError, ControlPlaneClient } from './control-plane-client.js';
 
 export interface CliIo {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { decodeFrame, Reassembler } from '../layers/federation-core/src/relay/framing.js';
+import { decodeFrame, Reassembler } from '../layers/federation-core/src/protocol/framing.js';
 import {
   type Command,
   type CommandInput,
@@ -16,7 +16,7 @@ import {
   EventMessageSchema,
   type Reply,
   ReplySchema,
-} from '../layers/federation-core/src/relay/protocol.js';
+} from '../layers/federation-core/src/protocol/protocol.js';
 
 export interface ReconnectOptions {
   /** First delay after a drop (default 500 ms); doubles per failed attempt up to `maxDelayMs`. */

@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderAsyncApiYaml } from '../layers/federation-core/src/relay/asyncapi.js';
+import { renderAsyncApiYaml } from '../layers/federation-core/src/protocol/asyncapi.js';
 
 const target = fileURLToPath(new URL('./asyncapi.yaml', import.meta.url));
 const yaml = renderAsyncApiYaml();

@@ -9,10 +9,8 @@
 
 import {
   AwsClientFactory,
-  asFederationError,
   createLogger,
   createSubscriptionsWiring,
-  createSweeperDeps,
   FEDERATION_METRICS,
   injectLambdaContext,
   isSweepEvent,
@@ -125,7 +123,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
         }
       }
     } catch (error) {
-      const typed = asFederationError(error, 'subscriptions');
+      const typed = toFederationError(error, 'subscriptions');
       deps.metrics?.addMetric(METRICS.failed, MetricUnit.Count, 1);
       deps.logger?.warn('request failed', { error: typed.toJSON() });
       throw toInvokeError(typed, 'subscriptions');
@@ -144,8 +142,7 @@ const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'subscr
 const wiring = once(() => createSubscriptionsWiring({ config, clients, logger }));
 
 const run = once(() => {
-  const subscriptions = wiring();
-  const sweeper = createSweeperDeps({ config, clients, table: subscriptions.table, logger });
+  const { sweeper, ...subscriptions } = wiring();
   return createSubscriptionsHandler({
     ...subscriptions,
     logger,

@@ -137,7 +137,7 @@ export class FederationFunction extends Construct {
     });
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime the core layer and bundles target (house runtime, see DESIGN.md).',
+      reason: 'Node.js 22 is the runtime the core layer and bundles target (the house runtime).',
     });
   }
 

@@ -16,6 +16,7 @@ import {
   type DiscoverySettings,
   LeaseRepository,
   type LedgerTable,
+  ledgerPlanRevocations,
   Outbox,
   parseAgentConfig,
   RunRepository,
@@ -77,7 +78,7 @@ export async function discoveryHarness(
     definitions,
     runs,
     leases,
-    subscriptions,
+    revocations: ledgerPlanRevocations(subscriptions),
   };
   const withConfig = (input: AgentConfigInput, extra: Partial<DiscoverySettings> = {}) => {
     const agent = parseAgentConfig(input);

@@ -343,6 +343,44 @@ describe('discovery against the emulator', () => {
     expect(again.events).toEqual([]);
   });
 
+  it('revokes exactly the subscriptions its events report when a plan is removed', async () => {
+    await h.engine.run();
+    const beta = (await h.catalog.getApi(idOf('b', 'prod'))) as FederatedApi;
+    const plan = beta.plans[0]!;
+    const pending = (subscriptionId: string) =>
+      h.subscriptions.createPending(
+        {
+          subscriptionId,
+          apiId: beta.id,
+          planId: plan.id,
+          usagePlanId: plan.usagePlanId,
+          accountId: emu.accountId,
+          region: emu.region,
+          application: { id: 'app-1', name: 'App 1' },
+          keyMode: 'derived',
+          secretVersionId: 'v1',
+          requestHash: 'h',
+        } as never,
+        { owner: subscriptionId, expiresAt: Date.now() + 60_000 },
+      );
+    await pending('live');
+    await pending('failed');
+    await h.subscriptions.fail('failed', 'failed', { code: 'NOT_FOUND', message: 'x' }, { keyDeleted: true });
+    await deleteApi(emu.apiGateway(), seeded.apis.b!.restApiId);
+    const result = await h.engine.run();
+    const reported = eventsOf(result, EventType.SUBSCRIPTION_REVOKED).map(
+      (e) => (e.payload as { subscriptionId: string }).subscriptionId,
+    );
+    expect(reported).toEqual(['live']);
+    expect(eventsOf(result, EventType.PLAN_REMOVED)[0]!.payload).toMatchObject({ subscriptionIds: ['live'] });
+    // The ledger agrees with the events: what was not reported was not revoked.
+    expect(await h.subscriptions.get('live')).toMatchObject({
+      status: 'REVOKED',
+      revokeReason: 'PLAN_REMOVED',
+    });
+    expect(await h.subscriptions.get('failed')).toMatchObject({ status: 'FAILED' });
+  });
+
   it('reports a plan detached from a stage that stays federated', async () => {
     await h.engine.run();
     const alphaBefore = (await h.catalog.getApi(idOf('a', 'prod'))) as FederatedApi;

@@ -5,7 +5,7 @@ import {
   asyncApiDocument,
   renderAsyncApiYaml,
   toYaml,
-} from '../../layers/federation-core/src/relay/asyncapi.js';
+} from '../../layers/federation-core/src/protocol/asyncapi.js';
 
 describe('docs/asyncapi.yaml', () => {
   it('equals what the protocol schemas generate (run `npx tsx docs/asyncapi.gen.ts` after changing them)', () => {

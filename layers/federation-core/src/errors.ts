@@ -133,9 +133,24 @@ export function isNotFound(error: unknown): boolean {
   return awsErrorName(error) === 'NotFoundException' || awsHttpStatus(error) === 404;
 }
 
-/** Wraps an AWS SDK error into the typed error a caller can act on; FederationErrors pass through. */
+/**
+ * True for an error the AWS SDK threw: it carries the SDK's `$metadata` (a service answer, or a
+ * network failure the SDK wrapped). Anything else is a bug or a typed error, never an AWS error.
+ */
+export function isAwsSdkError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && '$metadata' in error;
+}
+
+/**
+ * The one classification of an error for a caller (Lambda function error, relay reply, log line):
+ * FederationErrors as they are; AWS SDK errors (they carry `$metadata`) as AWS_THROTTLED,
+ * AWS_ACCESS_DENIED or AWS_ERROR; anything else (a bug) as INTERNAL without its message.
+ */
 export function toFederationError(error: unknown, context: string): FederationError {
   if (error instanceof FederationError) return error;
+  if (!isAwsSdkError(error)) {
+    return new FederationError(ErrorCode.INTERNAL, `${context}: internal error`, { cause: error });
+  }
   const name = awsErrorName(error) ?? 'UnknownError';
   if (isThrottle(error))
     return new AwsThrottledError(`${context}: throttled by AWS (${name}); retry later`, { cause: error });
@@ -143,7 +158,52 @@ export function toFederationError(error: unknown, context: string): FederationEr
     return new AwsAccessDeniedError(`${context}: access denied (${name}); check the role's policy`, {
       cause: error,
     });
-  if (awsErrorName(error) !== undefined || awsHttpStatus(error) !== undefined)
-    return new AwsError(`${context}: AWS call failed (${name})`, { cause: error });
-  return new FederationError(ErrorCode.INTERNAL, `${context}: internal error`, { cause: error });
+  return new AwsError(`${context}: AWS call failed (${name})`, { cause: error });
+}
+
+/** The `{ code, message }` of a FAILED relay reply or a log line's `error` field: never a cause chain. */
+export function errorOutcome(error: unknown, context: string): { code: ErrorCode; message: string } {
+  const typed = toFederationError(error, context);
+  return { code: typed.code, message: typed.message };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Lambda function errors: how a typed error crosses an `Invoke` and comes back typed.
+
+/**
+ * The error a function throws so that Lambda reports it as a function error: `errorType` is the
+ * typed error's class name (`ValidationError`, `NotFoundError`, ...) and `errorMessage` is
+ * `"<CODE>: <message>"`. Unknown errors become `INTERNAL` without their message.
+ */
+export function toInvokeError(error: unknown, context: string): Error {
+  const typed = toFederationError(error, context);
+  const thrown = new Error(`${typed.code}: ${typed.message}`);
+  thrown.name = typed.name === 'Error' ? 'FederationError' : typed.name;
+  return thrown;
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * Turns a Lambda function-error payload (`{ errorType, errorMessage }`, what `Invoke` returns with
+ * `FunctionError` set, see {@link toInvokeError}) back into `{ code, message }`. A message without a
+ * known `<CODE>: ` prefix (a runtime crash, a timeout) becomes `INTERNAL` with a generic message
+ * naming the function: nothing internal leaks.
+ */
+export function errorFromInvokePayload(
+  payload: unknown,
+  functionName = 'subscriptions',
+): { code: ErrorCode; message: string } {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as {
+    errorType?: unknown;
+    errorMessage?: unknown;
+  };
+  const text = typeof p.errorMessage === 'string' ? p.errorMessage : '';
+  const match = /^([A-Z_]+): ([\s\S]*)$/.exec(text);
+  if (match?.[1] && match[2] !== undefined && CODES.has(match[1]) && match[1] !== ErrorCode.INTERNAL) {
+    return { code: match[1] as ErrorCode, message: match[2] };
+  }
+  const type =
+    typeof p.errorType === 'string' && /^[A-Za-z.]{1,64}$/.test(p.errorType) ? p.errorType : 'unknown';
+  return { code: ErrorCode.INTERNAL, message: `The ${functionName} function failed (${type})` };
 }

@@ -9,16 +9,10 @@ import type { CatalogRepository } from '../ledger/catalog.js';
 import type { DefinitionStore } from '../ledger/definitions.js';
 import type { LeaseRepository } from '../ledger/lease.js';
 import type { NewEvent, Outbox, OutboxEvent } from '../ledger/outbox.js';
-import type { RunRepository } from '../ledger/runs.js';
-import {
-  RevokeReason,
-  type SubscriptionRecord,
-  type SubscriptionRepository,
-} from '../ledger/subscriptions.js';
 import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi, type FederatedPlan } from '../model.js';
-import { revokeForRemovedPlan } from '../subscriptions/plan-removal.js';
-import { revokedEvent } from '../subscriptions/views.js';
+import { mapPool } from '../pool.js';
+import type { PlanRevocations } from '../ports/revocations.js';
 import { diffCatalog } from './diff.js';
 import {
   detectDefinitionFormat,
@@ -29,8 +23,8 @@ import {
   passesLabelFilter,
   stageEndpoint,
 } from './identity.js';
-import { mapPool } from './pool.js';
 import { ApiGatewayReader, type ReaderRetryOptions } from './reader.js';
+import type { RunRepository } from './runs.js';
 import {
   type AccountRegionStatus,
   type AccountRegionSummary,
@@ -61,11 +55,11 @@ export interface DiscoveryDeps {
   readonly runs: RunRepository;
   readonly leases: LeaseRepository;
   /**
-   * Subscriptions of a usage plan: listed in `plan.removed`, then revoked in the ledger with a
-   * `subscription.revoked` event each (discovery deletes no key: its role has no DELETE; the key id
-   * stays on the record for a later `unsubscribe`).
+   * The revocation port: the subscriptions a removed plan revokes, listed in `plan.removed` with a
+   * `subscription.revoked` event each, then revoked (wired by the composition root to the
+   * subscriptions capability; discovery itself deletes no key: its role has no DELETE).
    */
-  readonly subscriptions: Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>;
+  readonly revocations: PlanRevocations;
   readonly logger?: Logger;
   /** Clock of the rate limiters (tests). */
   readonly clock?: Clock;
@@ -127,7 +121,7 @@ interface UnitOutcome {
 /**
  * Discovery: for each account-region of the configured sources, reads REST APIs, usage plans, stages
  * and (for changed deployments only) OpenAPI exports, diffs them with the ledger's catalog, stores
- * the catalog and appends one outbox event per change. See DESIGN.md §2.
+ * the catalog and appends one outbox event per change. See docs/architecture.md.
  */
 export class DiscoveryEngine {
   private readonly limiters: RateLimiterRegistry;
@@ -493,39 +487,32 @@ export class DiscoveryEngine {
     counts.removed += diff.removed.length;
     counts.plansRemoved += diff.removedPlans.length;
 
-    const subscriptionsByUsagePlan = new Map<string, Promise<SubscriptionRecord[]>>();
-    const subscribers = (usagePlanId: string) => {
-      let list = subscriptionsByUsagePlan.get(usagePlanId);
-      if (!list) {
-        list = this.deps.subscriptions.listByUsagePlan(accountId, region, usagePlanId);
-        subscriptionsByUsagePlan.set(usagePlanId, list);
-      }
-      return list;
-    };
+    // What each removed plan revokes is computed once (the revocation port); the same subscriptions
+    // are listed in `plan.removed`, get a `subscription.revoked` event, and are revoked after the append.
+    const revocations = await this.deps.revocations.prepare(
+      diff.removedPlans.map(({ api, plan }) => ({
+        accountId,
+        region,
+        usagePlanId: plan.usagePlanId,
+        apiId: api.id,
+        planId: plan.id,
+      })),
+    );
     const newEvents: NewEvent[] = diff.upserted.map((api) => ({
       event: EventType.API_UPSERTED,
       payload: api,
     }));
-    for (const { api, plan } of diff.removedPlans) {
-      const subs = await subscribers(plan.usagePlanId);
-      const affected = subs
-        .filter(
-          (s) =>
-            s.apiId === api.id && s.planId === plan.id && s.status !== 'REVOKED' && s.status !== 'FAILED',
-        )
-        .sort((a, b) => a.subscriptionId.localeCompare(b.subscriptionId));
+    for (const { plan, subscriptionIds, events: revoked } of revocations) {
       newEvents.push({
         event: EventType.PLAN_REMOVED,
         payload: {
-          apiId: api.id,
-          planId: plan.id,
+          apiId: plan.apiId,
+          planId: plan.planId,
           usagePlanId: plan.usagePlanId,
-          subscriptionIds: affected.map((s) => s.subscriptionId),
+          subscriptionIds,
         },
       });
-      for (const sub of affected) {
-        newEvents.push(revokedEvent({ ...sub, revokeReason: RevokeReason.PLAN_REMOVED }));
-      }
+      newEvents.push(...revoked);
     }
     for (const api of diff.removed) {
       newEvents.push({ event: EventType.API_REMOVED, payload: { id: api.id, source: api.source } });
@@ -541,15 +528,7 @@ export class DiscoveryEngine {
     const events = await this.deps.outbox.append(newEvents);
     // The ledger changes after the events are appended: a crash in between repeats the events on the
     // next run instead of losing them (revocation skips records that are already REVOKED).
-    for (const { api, plan } of diff.removedPlans) {
-      await revokeForRemovedPlan(this.deps.subscriptions, {
-        accountId,
-        region,
-        usagePlanId: plan.usagePlanId,
-        apiId: api.id,
-        planId: plan.id,
-      });
-    }
+    await this.deps.revocations.commit(revocations);
     // Catalog items are independent of each other (the events are already in the outbox): write them
     // concurrently, or a large first run spends seconds after its last API call.
     await mapPool(diff.upserted, CATALOG_WRITE_CONCURRENCY, (api) => this.deps.catalog.putApi(api));

@@ -1,10 +1,11 @@
+import type { FunctionInvoker } from '../aws/invoke.js';
 import { FederationError, toFederationError } from '../errors.js';
 import type { CatalogRepository } from '../ledger/catalog.js';
 import type { ConnectionRepository } from '../ledger/connections.js';
 import type { Outbox } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import { EventType } from '../model.js';
-import type { FunctionInvoker } from './invoke.js';
+import { type FunctionPort, functionPort } from '../ports/functions.js';
 import {
   type Command,
   type DiscoverCommand,
@@ -17,8 +18,8 @@ import {
   type SubscribeCommand,
   type SyncCommand,
   type UnsubscribeCommand,
-} from './protocol.js';
-import type { ConnectionPublisher } from './publisher.js';
+} from '../protocol/protocol.js';
+import type { ConnectionPublisher } from '../publishing/publisher.js';
 
 /** Catalog entries whose definitions are loaded at once while building a snapshot. */
 const SNAPSHOT_RENDER_CONCURRENCY = 8;
@@ -70,7 +71,14 @@ export interface SyncResult {
  * publisher), so framing applies to all of them.
  */
 export class RelayService {
-  constructor(private readonly deps: RelayServiceDeps) {}
+  /** The functions the relay hands commands to, reached through the invoke port. */
+  private readonly discoveryFunction: FunctionPort;
+  private readonly subscriptionsFunction: FunctionPort;
+
+  constructor(private readonly deps: RelayServiceDeps) {
+    this.discoveryFunction = functionPort(deps.invoker, deps.discoveryFunctionName, 'discovery');
+    this.subscriptionsFunction = functionPort(deps.invoker, deps.subscriptionsFunctionName, 'subscriptions');
+  }
 
   /**
    * Handles one frame a client sent. Invalid frames (bad JSON, unknown action, schema errors, too
@@ -133,12 +141,11 @@ export class RelayService {
   }
 
   private async discover(connectionId: string, command: DiscoverCommand): Promise<undefined> {
-    const name = this.requireFunction(this.deps.discoveryFunctionName, 'discovery');
     const request: RelayDiscoveryRequest = {
       replyTo: { connectionId, commandId: command.id },
       ...(command.sources ? { sources: command.sources } : {}),
     };
-    await this.deps.invoker.invokeAsync(name, request);
+    await this.discoveryFunction.send(request);
     return undefined;
   }
 
@@ -194,9 +201,8 @@ export class RelayService {
   }
 
   private async forwardToSubscriptions(command: SubscribeCommand | UnsubscribeCommand): Promise<unknown> {
-    const name = this.requireFunction(this.deps.subscriptionsFunctionName, 'subscriptions');
     const { id: _id, ...request } = command;
-    return this.deps.invoker.invoke(name, request);
+    return this.subscriptionsFunction.call(request);
   }
 
   private async ping(): Promise<unknown> {
@@ -213,12 +219,5 @@ export class RelayService {
     if (outcome !== 'sent') {
       throw new FederationError('INTERNAL', `Connection ${connectionId} is ${outcome}; sync aborted`);
     }
-  }
-
-  private requireFunction(name: string | undefined, what: string): string {
-    if (!name) {
-      throw new FederationError('CONFIG', `The relay is not configured with the ${what} function name`);
-    }
-    return name;
   }
 }

@@ -15,7 +15,7 @@ import type { AwsTarget } from '../aws/clients.js';
 import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
 import { callWithRetry, isConcurrentModification, type RetryOptions } from '../aws/retry.js';
 import { awsErrorName, ErrorCode, FederationError, isNotFound, NotFoundError } from '../errors.js';
-import type { SubscriptionRecord } from '../ledger/subscriptions.js';
+import type { SubscriptionRecord } from './repository.js';
 
 /**
  * A 409 that says the thing exists: `ConflictException` whose message says "already" ("API Key already

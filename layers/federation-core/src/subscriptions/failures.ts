@@ -6,7 +6,7 @@
  */
 import { classifyFailure } from '../aws/retry.js';
 import { ErrorCode, FederationError } from '../errors.js';
-import type { SubscriptionRecord } from '../ledger/subscriptions.js';
+import type { SubscriptionRecord } from './repository.js';
 
 /** Thrown out of hooks: a simulated crash, passed through without cleanup. */
 export class HookAbort extends Error {

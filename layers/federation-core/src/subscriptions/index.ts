@@ -1,11 +1,10 @@
 // The subscriptions core: the saga, its API key calls, views, plan removal, the lost-key sweeper,
-// requests and wiring.
+// requests and its ledger repository.
 export * from './api-keys.js';
-export * from './invoke-errors.js';
 export * from './key-material.js';
 export * from './plan-removal.js';
+export * from './repository.js';
 export * from './schema.js';
 export * from './service.js';
 export * from './sweeper.js';
 export * from './views.js';
-export * from './wiring.js';

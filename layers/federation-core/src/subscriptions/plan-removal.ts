@@ -1,47 +1,100 @@
 /**
  * Plan removal: when discovery sees a usage plan disappear from an API, the subscriptions of that plan
  * are revoked in the ledger and yield `subscription.revoked` events. Ledger only, no API Gateway call.
+ * Discovery reaches this through the revocation port (`ports/revocations.ts`), wired by the
+ * composition root: {@link ledgerPlanRevocations}.
  */
 import type { NewEvent } from '../ledger/outbox.js';
-import { RevokeReason, type SubscriptionRepository } from '../ledger/subscriptions.js';
 import { SubscriptionStatus } from '../model.js';
+import type { PlanRevocation, PlanRevocations, RemovedPlan } from '../ports/revocations.js';
+import { RevokeReason, type SubscriptionRecord, type SubscriptionRepository } from './repository.js';
 import { revokedEvent, type WithEvents } from './views.js';
 
-export interface RemovedPlan {
-  readonly accountId: string;
-  readonly region: string;
-  readonly usagePlanId: string;
-  readonly apiId: string;
-  readonly planId: string;
+export type { RemovedPlan } from '../ports/revocations.js';
+
+type PlanRemovalLedger = Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>;
+
+/**
+ * The one filter of a plan removal: the subscriptions of that API's plan that are live (ACTIVE, or
+ * PENDING: even one in flight). REVOKED ones are done; a FAILED one holds no key on the plan and the
+ * control plane never had it.
+ */
+function isRevokedByRemoval(record: SubscriptionRecord, plan: RemovedPlan): boolean {
+  return (
+    record.apiId === plan.apiId &&
+    record.planId === plan.planId &&
+    (record.status === SubscriptionStatus.ACTIVE || record.status === SubscriptionStatus.PENDING)
+  );
 }
 
 /**
- * Discovery saw a usage plan disappear from an API: every subscription of that API's plan is marked
- * REVOKED (reason PLAN_REMOVED), even one in flight, and yields a `subscription.revoked` event to
- * append to the outbox. Needs only the ledger: no API Gateway call, no key deleted (discovery's role
- * may not DELETE). The record keeps its key id with `keyDeleted: false`; the next `unsubscribe` of the
- * subscription deletes the key. A key whose usage plan is gone grants nothing meanwhile. Idempotent:
- * subscriptions already revoked yield nothing.
+ * The revocation port over the ledger. `prepare` lists each usage plan once and computes, with one
+ * filter, the subscriptions each removal revokes and their events; `commit` revokes exactly those.
+ * Needs only the ledger: no API Gateway call, no key deleted (discovery's role may not DELETE). The
+ * record keeps its key id with `keyDeleted: false`; the next `unsubscribe` of the subscription deletes
+ * the key. A key whose usage plan is gone grants nothing meanwhile.
  */
-export async function revokeForRemovedPlan(
-  subscriptions: Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>,
-  plan: RemovedPlan,
-): Promise<WithEvents<{ subscriptionIds: string[] }>> {
-  const records = await subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
-  const events: NewEvent[] = [];
-  const subscriptionIds: string[] = [];
-  for (const record of records) {
-    if (record.apiId !== plan.apiId || record.planId !== plan.planId) continue;
-    if (record.status === SubscriptionStatus.REVOKED) continue;
-    const revoked = await subscriptions.revoke(
-      record.subscriptionId,
+export function ledgerPlanRevocations(subscriptions: PlanRemovalLedger): PlanRevocations {
+  return {
+    prepare: async (plans) => {
+      const byUsagePlan = new Map<string, Promise<SubscriptionRecord[]>>();
+      const listed = (plan: RemovedPlan) => {
+        const key = `${plan.accountId}/${plan.region}/${plan.usagePlanId}`;
+        let list = byUsagePlan.get(key);
+        if (!list) {
+          list = subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
+          byUsagePlan.set(key, list);
+        }
+        return list;
+      };
+      const out: PlanRevocation[] = [];
+      for (const plan of plans) {
+        const affected = (await listed(plan))
+          .filter((record) => isRevokedByRemoval(record, plan))
+          .sort((a, b) => a.subscriptionId.localeCompare(b.subscriptionId));
+        out.push({
+          plan,
+          subscriptionIds: affected.map((s) => s.subscriptionId),
+          events: affected.map((s) => revokedEvent({ ...s, revokeReason: RevokeReason.PLAN_REMOVED })),
+        });
+      }
+      return out;
+    },
+    commit: async (revocations) => {
+      for (const revocation of revocations) await revokeListed(subscriptions, revocation.subscriptionIds);
+    },
+  };
+}
+
+/** Marks the subscriptions REVOKED (reason PLAN_REMOVED), even one in flight; returns those it changed. */
+async function revokeListed(
+  subscriptions: PlanRemovalLedger,
+  subscriptionIds: readonly string[],
+): Promise<SubscriptionRecord[]> {
+  const revoked: SubscriptionRecord[] = [];
+  for (const subscriptionId of subscriptionIds) {
+    const record = await subscriptions.revoke(
+      subscriptionId,
       [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
       RevokeReason.PLAN_REMOVED,
       { force: true },
     );
-    if (!revoked) continue;
-    subscriptionIds.push(revoked.subscriptionId);
-    events.push(revokedEvent(revoked));
+    if (record) revoked.push(record);
   }
-  return { result: { subscriptionIds }, events };
+  return revoked;
+}
+
+/**
+ * Discovery saw a usage plan disappear from an API: prepare and commit in one call, answering the
+ * subscriptions this call revoked and their `subscription.revoked` events. Idempotent: subscriptions
+ * already revoked yield nothing.
+ */
+export async function revokeForRemovedPlan(
+  subscriptions: PlanRemovalLedger,
+  plan: RemovedPlan,
+): Promise<WithEvents<{ subscriptionIds: string[] }>> {
+  const [prepared] = await ledgerPlanRevocations(subscriptions).prepare([plan]);
+  const revoked = await revokeListed(subscriptions, prepared?.subscriptionIds ?? []);
+  const events: NewEvent[] = revoked.map(revokedEvent);
+  return { result: { subscriptionIds: revoked.map((r) => r.subscriptionId) }, events };
 }

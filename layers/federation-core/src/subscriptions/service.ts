@@ -15,18 +15,13 @@ import {
 } from '../errors.js';
 import type { CatalogRepository } from '../ledger/catalog.js';
 import type { NewEvent } from '../ledger/outbox.js';
-import {
-  KeyMode,
-  RevokeReason,
-  type SubscriptionRecord,
-  type SubscriptionRepository,
-} from '../ledger/subscriptions.js';
 import type { Logger } from '../logger.js';
 import { SubscriptionStatus } from '../model.js';
 import { ApiKeys, type ApiKeysDeps } from './api-keys.js';
 import { failureOf, HookAbort, isRetryableNow, isTransient, LeaseLost, Retryable } from './failures.js';
 import type { KeyMaterial, KeyMaterialProvider } from './key-material.js';
 import { type RemovedPlan, revokeForRemovedPlan } from './plan-removal.js';
+import { KeyMode, RevokeReason, type SubscriptionRecord, type SubscriptionRepository } from './repository.js';
 import {
   canonicalRequest,
   GetSubscriptionRequestSchema,

@@ -10,11 +10,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AwsAccessDeniedError, ConfigError, ErrorCode, toFederationError } from '../errors.js';
-import { type SubscriptionRecord, SubscriptionRepository } from '../ledger/subscriptions.js';
 import type { LedgerTable } from '../ledger/table.js';
 import type { Logger } from '../logger.js';
 import { SubscriptionStatus } from '../model.js';
 import { ApiKeys, type ApiKeysDeps, apiKeyDescriptionPrefix } from './api-keys.js';
+import { type SubscriptionRecord, SubscriptionRepository } from './repository.js';
 import { DEFAULT_SWEEP_LIMIT, parseRequest, type SweepRequest, SweepRequestSchema } from './schema.js';
 
 /** Why a key named for a subscription was kept. */

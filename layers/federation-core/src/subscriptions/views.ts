@@ -3,8 +3,8 @@
  * hash or lease) and the `subscription.revoked` event.
  */
 import type { NewEvent } from '../ledger/outbox.js';
-import { RevokeReason, type SubscriptionRecord } from '../ledger/subscriptions.js';
 import { EventType } from '../model.js';
+import { RevokeReason, type SubscriptionRecord } from './repository.js';
 
 /** A subscription as `get` shows it: the ledger record without key value, hashes, role or lease. */
 export type SubscriptionView = Pick<

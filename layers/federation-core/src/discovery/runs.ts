@@ -1,6 +1,6 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { DiscoverySummary } from '../discovery/summary.js';
-import { keys, type LedgerTable } from './table.js';
+import { keys, type LedgerTable } from '../ledger/table.js';
+import type { DiscoverySummary } from './summary.js';
 
 const INTERNAL_FIELDS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind'] as const;
 

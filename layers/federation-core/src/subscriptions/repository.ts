@@ -3,8 +3,8 @@
  * conditional writes move a subscription through its states, including the lost-key sweeper's writes.
  */
 import { GetCommand, PutCommand, paginateQuery, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { keys, type LedgerTable } from '../ledger/table.js';
 import { SubscriptionStatus } from '../model.js';
-import { keys, type LedgerTable } from './table.js';
 
 /** How the key value of a subscription is obtained. */
 export const KeyMode = {

@@ -8,9 +8,16 @@ import type { ConnectionRepository } from '../ledger/connections.js';
 import type { OutboxEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi } from '../model.js';
-import { encodeMessage } from './framing.js';
+import { mapPool } from '../pool.js';
+import { encodeMessage } from '../protocol/framing.js';
+import {
+  type EventMessage,
+  eventMessage,
+  MAX_MESSAGE_BYTES,
+  type Reply,
+  replyMessage,
+} from '../protocol/protocol.js';
 import type { CommandReply, RelayPublisher } from './ports.js';
-import { type EventMessage, eventMessage, MAX_MESSAGE_BYTES, type Reply, replyMessage } from './protocol.js';
 
 /** Loads a stored definition's parsed document by its sha256; undefined when it is not stored. */
 export type DefinitionLoader = (ref: DefinitionRef) => Promise<unknown | undefined>;
@@ -90,7 +97,7 @@ export class ConnectionPublisher implements RelayPublisher {
     let delivered = 0;
     let gone = 0;
     let failed = 0;
-    await mapBounded(connections, this.concurrency, async ({ connectionId }) => {
+    await mapPool(connections, this.concurrency, async ({ connectionId }) => {
       for (let i = 0; i < frames.length; i++) {
         const outcome = await this.postFrames(connectionId, frames[i] as string[]);
         if (outcome === 'sent') {
@@ -221,18 +228,6 @@ export class ConnectionPublisher implements RelayPublisher {
     }
     return 'sent';
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,8 +1,7 @@
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
-import { AwsError, ErrorCode, FederationError, toFederationError } from '../errors.js';
-import { errorFromInvokePayload } from '../subscriptions/invoke-errors.js';
+import { AwsError, errorFromInvokePayload, FederationError, toFederationError } from '../errors.js';
 
-/** How the relay reaches the other functions (discovery, subscriptions, itself). */
+/** How one function reaches another (the relay: discovery, subscriptions, itself). */
 export interface FunctionInvoker {
   /** Asynchronous invocation (`InvocationType: 'Event'`): returns once Lambda has queued it. */
   invokeAsync(functionName: string, payload: unknown): Promise<void>;
@@ -11,19 +10,6 @@ export interface FunctionInvoker {
    * typed FederationError it was (a function error payload `{ errorType, errorMessage }`).
    */
   invoke(functionName: string, payload: unknown): Promise<unknown>;
-}
-
-/**
- * Rebuilds the typed error a function threw from Lambda's function-error payload
- * (`{ errorType, errorMessage: "<CODE>: <message>" }`, see `toInvokeError`). Anything else (a runtime
- * crash, a timeout) becomes INTERNAL without its message.
- */
-export function functionErrorToFederationError(payload: unknown, functionName: string): FederationError {
-  const { code, message } = errorFromInvokePayload(payload);
-  if (code !== ErrorCode.INTERNAL) return new FederationError(code, message);
-  const type = (payload as { errorType?: unknown } | null)?.errorType;
-  const safeType = typeof type === 'string' && /^[A-Za-z.]{1,64}$/.test(type) ? type : 'unknown error';
-  return new FederationError(ErrorCode.INTERNAL, `${functionName} failed (${safeType})`);
 }
 
 /** The real invoker over the Lambda API. */
@@ -64,7 +50,10 @@ export class LambdaInvoker implements FunctionInvoker {
     } catch (cause) {
       throw new AwsError(`Invoke ${functionName}: the result is not JSON`, { cause });
     }
-    if (out.FunctionError) throw functionErrorToFederationError(result, functionName);
+    if (out.FunctionError) {
+      const { code, message } = errorFromInvokePayload(result, functionName);
+      throw new FederationError(code, message);
+    }
     return result;
   }
 }

@@ -2,7 +2,7 @@
  * The relay protocol: the one source of truth for every message between the agent (relay) and a
  * control plane (WebSocket client). The relay validates commands with these schemas, the reference
  * client validates what it receives with them, and `docs/asyncapi.yaml` is generated from them
- * (`npm run asyncapi`).
+ * (`npx tsx docs/asyncapi.gen.ts`).
  *
  * - client → relay: commands `{ action, id, ... }` (route selection `$request.body.action`).
  * - relay → client: replies `{ type: 'reply', ... }`, events `{ type: 'event', ... }`, and parts
