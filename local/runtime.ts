@@ -25,6 +25,7 @@ import {
   type FederatedApi,
   type LoadedConfig,
   loadConfig,
+  RELAY_ROUTE_KEYS,
 } from '@apigw-federation/core';
 import { APIGatewayClient, GetRestApisCommand } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -144,15 +145,14 @@ export function parsePort(value: string | number | undefined, flag: string): num
   return port;
 }
 
-/** The relay's command routes (the CDK app's WebSocket API routes them all to relay-command). */
-const RELAY_COMMAND_ROUTES = ['discover', 'sync', 'subscribe', 'unsubscribe', 'ping', '$default'] as const;
-
-/** The relay WebSocket API's route table: `$connect`/`$disconnect` to `connection`, every command route to `command`. */
+/**
+ * The relay WebSocket API's route table, from the protocol's route keys (as the CDK app routes them):
+ * `$connect`/`$disconnect` to `connection`, every command route and `$default` to `command`.
+ */
 export function relayRoutes(connection: RouteTarget, command: RouteTarget): Record<string, RouteTarget> {
   return {
-    $connect: connection,
-    $disconnect: connection,
-    ...Object.fromEntries(RELAY_COMMAND_ROUTES.map((route) => [route, command])),
+    ...Object.fromEntries(RELAY_ROUTE_KEYS.connection.map((route) => [route, connection])),
+    ...Object.fromEntries(RELAY_ROUTE_KEYS.command.map((route) => [route, command])),
   };
 }
 

@@ -6,13 +6,11 @@
  */
 import {
   type AuthorizerResult,
-  AwsClientFactory,
   authorizerPolicy,
-  createLogger,
+  functionComposition,
   headerValue,
   injectLambdaContext,
   type Logger,
-  loadConfig,
   secretLoader,
   TokenVerifier,
 } from '@apigw-federation/core';
@@ -44,9 +42,7 @@ export function createRelayAuthorizerHandler(deps: RelayAuthorizerDeps) {
   };
 }
 
-const config = loadConfig();
-const clients = new AwsClientFactory({ region: config.runtime.region, endpoint: config.runtime.endpoint });
-const logger = createLogger('relay-authorizer');
+const { config, clients, logger } = functionComposition('relay-authorizer');
 
 export const handler = middy(
   createRelayAuthorizerHandler({

@@ -9,12 +9,16 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { COMMAND_ACTIONS } from '../../layers/federation-core/src/protocol/protocol.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
 import { acknowledgeResourceWildcard } from '../iam/nag.js';
 import { FederationFunction } from './federation-function.js';
 
-/** The commands the control plane sends (`$request.body.action`), each routed to relay-command. */
-export const RELAY_COMMAND_ROUTES = ['discover', 'sync', 'subscribe', 'unsubscribe', 'ping'] as const;
+/**
+ * The commands the control plane sends (`$request.body.action`), each routed to relay-command: the
+ * protocol's command list, so a new command gets its route (`$default` is the API's default route).
+ */
+export const RELAY_COMMAND_ROUTES = COMMAND_ACTIONS;
 
 /** Where the control plane puts its bearer token on `$connect`. */
 export const RELAY_IDENTITY_SOURCE = 'route.request.header.Authorization';

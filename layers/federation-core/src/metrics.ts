@@ -21,3 +21,8 @@ export const FEDERATION_METRICS = {
     lostKeysDeleted: 'LostKeysDeleted',
   },
 } as const;
+
+/** Where a core function counts (Powertools `Metrics`, or a test's recorder). Every metric is a Count. */
+export interface MetricsSink {
+  addMetric(name: string, unit: 'Count', value: number): void;
+}

@@ -7,10 +7,10 @@
  * and the tests. See docs/architecture.md.
  */
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import type { AwsClientFactory } from '../aws/clients.js';
+import { AwsClientFactory } from '../aws/clients.js';
 import { type FunctionInvoker, LambdaInvoker } from '../aws/invoke.js';
 import { RateLimiterRegistry } from '../aws/rate-limiter.js';
-import { effectiveSources, type LoadedConfig } from '../config/load.js';
+import { effectiveSources, type LoadedConfig, loadConfig } from '../config/load.js';
 import { DiscoveryEngine, type DiscoverySettings } from '../discovery/engine.js';
 import { RunRepository } from '../discovery/runs.js';
 import { AwsError, ConfigError } from '../errors.js';
@@ -20,7 +20,7 @@ import { DefinitionStore } from '../ledger/definitions.js';
 import { LeaseRepository } from '../ledger/lease.js';
 import { Outbox } from '../ledger/outbox.js';
 import type { LedgerTable } from '../ledger/table.js';
-import type { Logger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
 import { once } from '../once.js';
 import type { PlanRevocations } from '../ports/revocations.js';
 import { noRelay, type RelayPublisher } from '../publishing/ports.js';
@@ -83,6 +83,8 @@ export interface SubscriptionsWiring {
 
 export interface RelayWiring {
   readonly table: LedgerTable;
+  /** How the relay functions invoke each other (relay-connection schedules its own `hello`). */
+  readonly invoker: FunctionInvoker;
   readonly connections: ConnectionRepository;
   readonly outbox: Outbox;
   readonly catalog: CatalogRepository;
@@ -233,7 +235,7 @@ export function createComposition(options: CompositionOptions): Composition {
       latestRun: options.latestRun ?? (() => runs().latest()),
       logger,
     });
-    return { table, connections, outbox, catalog, publisher: relayPublisher, service };
+    return { table, invoker: invoker(), connections, outbox, catalog, publisher: relayPublisher, service };
   });
 
   return { ledger, discovery, subscriptions, relay };
@@ -252,4 +254,27 @@ export function createSubscriptionsWiring(options: CompositionOptions): Subscrip
 /** The relay's part of a new composition root (tests, the benchmark). */
 export function createRelayWiring(options: CompositionOptions): RelayWiring {
   return createComposition(options).relay();
+}
+
+/** What a function's handler module builds at cold start: its config, clients, logger and root. */
+export interface FunctionComposition {
+  readonly config: LoadedConfig;
+  readonly clients: AwsClientFactory;
+  readonly logger: Logger;
+  readonly root: Composition;
+}
+
+/**
+ * The cold start of one Lambda function (`service` names its logs): the config from the environment
+ * (validated once; a missing variable throws), the client factory, the logger and the composition root.
+ */
+export function functionComposition(service: string, env?: NodeJS.ProcessEnv): FunctionComposition {
+  const config = loadConfig(env);
+  const clients = new AwsClientFactory({
+    region: config.runtime.region,
+    endpoint: config.runtime.endpoint,
+    assumeRoleSessionPolicy: config.runtime.assumeRoleSessionPolicy,
+  });
+  const logger = createLogger(service);
+  return { config, clients, logger, root: createComposition({ config, clients, logger }) };
 }

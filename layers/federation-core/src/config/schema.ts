@@ -7,11 +7,13 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const LABEL = /^[\p{L}\p{N}\s_.:/+\-@]{1,128}(=[\p{L}\p{N}\s_.:/+\-@]{0,256})?$/u;
 const SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/;
 
+/** Unique name of a source, used in summaries and in `{ "sources": [...] }` discovery requests. */
+export const SourceNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 characters of letters, digits, '_', '.', '-'");
+
 export const SourceSchema = z.strictObject({
-  /** Unique name of the source, used in summaries and in `{ "sources": [...] }` discovery requests. */
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 characters of letters, digits, '_', '.', '-'"),
+  name: SourceNameSchema,
   /** Account to discover; defaults to the account of the function's own credentials. */
   accountId: z.string().regex(ACCOUNT_ID, 'expected a 12-digit AWS account id').optional(),
   /** Role assumed to reach another account; it must carry the documented minimum policy. */

@@ -5,42 +5,9 @@
  * generate.
  */
 import { z } from 'zod';
-import {
-  ApiRemovedEventSchema,
-  ApiUpsertedEventSchema,
-  DiscoverCommandSchema,
-  DiscoveryCompletedEventSchema,
-  HelloEventSchema,
-  MAX_MESSAGE_BYTES,
-  PartSchema,
-  PingCommandSchema,
-  PlanRemovedEventSchema,
-  ReplySchema,
-  SubscribeCommandSchema,
-  SubscriptionRevokedEventSchema,
-  SyncCommandSchema,
-  SyncCompletedEventSchema,
-  UnsubscribeCommandSchema,
-} from './protocol.js';
+import { COMMAND_SCHEMAS, EVENT_SCHEMAS, MAX_MESSAGE_BYTES, PartSchema, ReplySchema } from './protocol.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-const COMMANDS = [
-  DiscoverCommandSchema,
-  SyncCommandSchema,
-  SubscribeCommandSchema,
-  UnsubscribeCommandSchema,
-  PingCommandSchema,
-];
-const EVENTS = [
-  HelloEventSchema,
-  ApiUpsertedEventSchema,
-  ApiRemovedEventSchema,
-  PlanRemovedEventSchema,
-  DiscoveryCompletedEventSchema,
-  SubscriptionRevokedEventSchema,
-  SyncCompletedEventSchema,
-];
 
 function metaOf(schema: z.ZodType): { id: string; title?: string; description?: string } {
   const meta = z.globalRegistry.get(schema) as
@@ -73,8 +40,8 @@ function protocolSchemas(roots: string[]): Record<string, Json> {
 
 /** The AsyncAPI 3.0 document of the relay, as a plain object. */
 export function asyncApiDocument(): Record<string, Json> {
-  const commands = COMMANDS.map(metaOf);
-  const events = EVENTS.map(metaOf);
+  const commands = COMMAND_SCHEMAS.map(metaOf);
+  const events = EVENT_SCHEMAS.map(metaOf);
   const reply = metaOf(ReplySchema);
   const part = metaOf(PartSchema);
   const message = (m: { id: string; title?: string; description?: string }, name: string): Json => ({

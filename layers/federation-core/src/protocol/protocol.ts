@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '../errors.js';
 import { EventType } from '../model.js';
+import { DiscoverySourcesSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from './requests.js';
 
 /** API Gateway WebSocket APIs cap one message at 128 KB (UTF-8 bytes of the frame). */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -31,9 +32,6 @@ export const ProtocolErrorCode = {
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 
-export const COMMAND_ACTIONS = ['discover', 'sync', 'subscribe', 'unsubscribe', 'ping'] as const;
-export type CommandAction = (typeof COMMAND_ACTIONS)[number];
-
 // ---------------------------------------------------------------------------------------------------
 // Commands (client → relay)
 
@@ -42,18 +40,13 @@ const CommandId = z
   .min(1)
   .max(128)
   .meta({ description: 'Chosen by the client; the reply carries it as `commandId`.' });
-const Id = z.string().min(1).max(128);
 const Seq = z.number().int().min(0);
 
 export const DiscoverCommandSchema = z
   .strictObject({
     action: z.literal('discover'),
     id: CommandId,
-    sources: z
-      .array(z.string().min(1).max(64))
-      .min(1)
-      .optional()
-      .meta({ description: 'Names of configured sources to discover; all when absent.' }),
+    sources: DiscoverySourcesSchema,
   })
   .meta({
     id: 'DiscoverCommand',
@@ -82,16 +75,7 @@ export const SubscribeCommandSchema = z
   .strictObject({
     action: z.literal('subscribe'),
     id: CommandId,
-    subscriptionId: Id.meta({ description: 'Idempotency key: a repeat returns the same key.' }),
-    apiId: Id.meta({ description: 'Catalog id of the federated API.' }),
-    planId: Id.meta({ description: 'Catalog id of one of the API’s plans.' }),
-    application: z.strictObject({ id: Id, name: z.string().min(1).max(256) }),
-    apiKey: z
-      .string()
-      .min(20)
-      .max(128)
-      .optional()
-      .meta({ description: 'Custom API key value; derived from the subscription id when absent.' }),
+    ...SubscribeRequestSchema.shape,
   })
   .meta({
     id: 'SubscribeCommand',
@@ -100,7 +84,7 @@ export const SubscribeCommandSchema = z
   });
 
 export const UnsubscribeCommandSchema = z
-  .strictObject({ action: z.literal('unsubscribe'), id: CommandId, subscriptionId: Id })
+  .strictObject({ action: z.literal('unsubscribe'), id: CommandId, ...UnsubscribeRequestSchema.shape })
   .meta({
     id: 'UnsubscribeCommand',
     title: 'unsubscribe',
@@ -111,13 +95,34 @@ export const PingCommandSchema = z
   .strictObject({ action: z.literal('ping'), id: CommandId })
   .meta({ id: 'PingCommand', title: 'ping', description: 'Health check: agent, sources, last run.' });
 
-export const CommandSchema = z.discriminatedUnion('action', [
+/**
+ * Every command, once: the relay's routes (`infra/constructs/relay.ts`), the local runtime's routes,
+ * the AsyncAPI document and the relay's validation all derive from this list.
+ */
+export const COMMAND_SCHEMAS = [
   DiscoverCommandSchema,
   SyncCommandSchema,
   SubscribeCommandSchema,
   UnsubscribeCommandSchema,
   PingCommandSchema,
-]);
+] as const;
+
+export const CommandSchema = z.discriminatedUnion('action', COMMAND_SCHEMAS);
+export type CommandAction = z.infer<typeof CommandSchema>['action'];
+
+/** The commands' `action` values: one WebSocket route each (route selection `$request.body.action`). */
+export const COMMAND_ACTIONS: readonly CommandAction[] = COMMAND_SCHEMAS.map(
+  (schema) => schema.shape.action.value,
+);
+
+/**
+ * The relay WebSocket API's route keys: `$connect` and `$disconnect` (relay-connection), one route per
+ * command and `$default` for any other frame (relay-command, which answers UNKNOWN_ACTION).
+ */
+export const RELAY_ROUTE_KEYS = {
+  connection: ['$connect', '$disconnect'],
+  command: [...COMMAND_ACTIONS, '$default'],
+} as const satisfies Record<string, readonly string[]>;
 
 export type DiscoverCommand = z.infer<typeof DiscoverCommandSchema>;
 export type SyncCommand = z.infer<typeof SyncCommandSchema>;
@@ -301,7 +306,8 @@ export const SyncCompletedEventSchema = eventSchema(
   'End of a sync replay or snapshot.',
 );
 
-export const EventMessageSchema = z.discriminatedUnion('event', [
+/** Every event the relay sends, once: the AsyncAPI document and the client's validation derive from it. */
+export const EVENT_SCHEMAS = [
   HelloEventSchema,
   ApiUpsertedEventSchema,
   ApiRemovedEventSchema,
@@ -309,7 +315,9 @@ export const EventMessageSchema = z.discriminatedUnion('event', [
   DiscoveryCompletedEventSchema,
   SubscriptionRevokedEventSchema,
   SyncCompletedEventSchema,
-]);
+] as const;
+
+export const EventMessageSchema = z.discriminatedUnion('event', EVENT_SCHEMAS);
 export type EventMessage = z.infer<typeof EventMessageSchema>;
 
 // ---------------------------------------------------------------------------------------------------
