@@ -248,7 +248,9 @@ describe('lost-key sweeper against the emulator', () => {
         },
       },
     });
-    await expect(crashing.subscribe(request('sub-1'), { leaseMs: 200 })).rejects.toThrow('crash');
+    // The crashed attempt's lease outlives any scheduling delay; the second sweep runs on a clock
+    // past it (no sleep racing the lease on a loaded machine).
+    await expect(crashing.subscribe(request('sub-1'), { leaseMs: 60_000 })).rejects.toThrow('crash');
     const [orphan] = await allKeys(world.raw);
     emu.proxy.setPolicy(SWEEPER_POLICY);
 
@@ -261,8 +263,7 @@ describe('lost-key sweeper against the emulator', () => {
     });
     expect(await allKeys(world.raw)).toHaveLength(1);
 
-    await sleep(250);
-    const swept = await sweepLostKeys(deps);
+    const swept = await sweepLostKeys({ ...deps, now: () => Date.now() + 120_000 });
     expect(swept.deleted).toEqual([{ subscriptionId: 'sub-1', apiKeyId: orphan!.id }]);
     expect(await world.repo.get('sub-1')).toMatchObject({ status: 'PENDING', keyGeneration: 0 });
 
