@@ -10,7 +10,7 @@ const MAX_CODE_LINES = 40;
  * Code lines of a TypeScript module: not blank, not a comment, not part of an import (or a re-export
  * `export … from`, which is an import passed on).
  */
-export function codeLines(source: string): number {
+function codeLines(source: string): number {
   const withoutBlockComments = source.replace(/\/\*[\s\S]*?\*\//g, '');
   let count = 0;
   let inImport = false;

@@ -82,3 +82,52 @@ export function addCounts(into: DiscoveryCounts, from: DiscoveryCounts): void {
 export function addCalls(into: Record<string, number>, from: Record<string, number>): void {
   for (const [op, n] of Object.entries(from)) into[op] = (into[op] ?? 0) + n;
 }
+
+/** The parts of a run the summary is made of: its request, timing and each account-region's outcome. */
+export interface RunSummaryInput {
+  readonly runId: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly durationMs: number;
+  readonly full: boolean;
+  readonly sources: readonly string[];
+  readonly accountRegions: readonly {
+    readonly summary: AccountRegionSummary;
+    readonly errors: readonly DiscoveryError[];
+  }[];
+  /** Outbox events appended by the run before `discovery.completed`. */
+  readonly events: number;
+}
+
+/**
+ * The run summary: counts and API calls added up over the account-regions; partial when any
+ * account-region was partial or failed (nothing of those was removed).
+ */
+export function summarizeRun(input: RunSummaryInput): DiscoverySummary {
+  const counts = emptyCounts();
+  const apiCalls: Record<string, number> = {};
+  let throttles = 0;
+  for (const { summary } of input.accountRegions) {
+    addCounts(counts, summary.counts);
+    addCalls(apiCalls, summary.apiCalls);
+    throttles += summary.throttles;
+  }
+  return {
+    runId: input.runId,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    durationMs: input.durationMs,
+    full: input.full,
+    sources: input.sources,
+    partial: input.accountRegions.some(
+      ({ summary }) =>
+        summary.status === AccountRegionStatus.PARTIAL || summary.status === AccountRegionStatus.FAILED,
+    ),
+    counts,
+    apiCalls,
+    throttles,
+    accountRegions: input.accountRegions.map((o) => o.summary),
+    errors: input.accountRegions.flatMap((o) => o.errors),
+    events: input.events,
+  };
+}

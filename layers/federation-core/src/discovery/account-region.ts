@@ -1,0 +1,265 @@
+/**
+ * One account-region's discovery run, as an object: take the lease, read (REST APIs and usage plans
+ * once, stages of the candidates, exports of changed deployments), build the catalog (`catalog.ts`,
+ * pure), diff it with the ledger's, commit (`commit.ts`), release the lease. Its outcome is the
+ * account-region's summary, errors and appended events.
+ */
+import type { APIGatewayClient, Stage } from '@aws-sdk/client-api-gateway';
+import type { AwsTarget } from '../aws/clients.js';
+import type { RateLimiter } from '../aws/rate-limiter.js';
+import type { Source } from '../config/schema.js';
+import { toFederationError } from '../errors.js';
+import type { CatalogRepository } from '../ledger/catalog.js';
+import type { DefinitionStore } from '../ledger/definitions.js';
+import type { LeaseRepository } from '../ledger/lease.js';
+import type { Outbox, OutboxEvent } from '../ledger/outbox.js';
+import type { Logger } from '../logger.js';
+import type { DefinitionRef, FederatedApi } from '../model.js';
+import { mapPool } from '../pool.js';
+import type { PlanRevocations } from '../ports/revocations.js';
+import {
+  type Candidate,
+  type CatalogRules,
+  federatedApi,
+  formatOf,
+  indexPlans,
+  planStages,
+  selectCandidates,
+} from './catalog.js';
+import { commitDiscovery } from './commit.js';
+import { diffCatalog } from './diff.js';
+import { ApiGatewayReader, type ReaderRetryOptions } from './reader.js';
+import {
+  AccountRegionStatus,
+  type AccountRegionSummary,
+  type DiscoveryError,
+  emptyCounts,
+} from './summary.js';
+
+/** What an account-region run needs from the world (the engine hands it its own). */
+export interface AccountRegionDeps {
+  readonly apiGateway: (target: AwsTarget) => APIGatewayClient;
+  readonly catalog: CatalogRepository;
+  readonly outbox: Outbox;
+  readonly definitions: DefinitionStore;
+  readonly leases: LeaseRepository;
+  readonly revocations: PlanRevocations;
+  readonly logger?: Logger;
+  readonly now: () => Date;
+}
+
+export interface AccountRegionSettings extends CatalogRules {
+  /** GetStages / GetExport calls in flight (the bucket sets the pace). */
+  readonly callConcurrency: number;
+  readonly retry?: ReaderRetryOptions;
+}
+
+export interface AccountRegionOutcome {
+  readonly summary: AccountRegionSummary;
+  readonly errors: DiscoveryError[];
+  readonly events: OutboxEvent[];
+}
+
+/** Lease name of an account-region: one discovery at a time per account-region. */
+export function discoveryLeaseName(accountId: string, region: string): string {
+  return `discovery#${accountId}#${region}`;
+}
+
+/** The account of a role ARN (`arn:aws:iam::<account>:role/...`). */
+function accountOfRole(roleArn: string | undefined): string | undefined {
+  return roleArn ? /^arn:[^:]+:iam::(\d{12}):/.exec(roleArn)?.[1] : undefined;
+}
+
+export class AccountRegionRun {
+  private readonly t0 = performance.now();
+  private readonly errors: DiscoveryError[] = [];
+  private readonly counts = emptyCounts();
+  private accountId: string | undefined;
+  private reader: ApiGatewayReader | undefined;
+
+  constructor(
+    private readonly deps: AccountRegionDeps,
+    private readonly settings: AccountRegionSettings,
+    private readonly unit: {
+      readonly source: Source;
+      readonly region: string;
+      readonly runId: string;
+      readonly full: boolean;
+      readonly leaseTtlMs: number;
+      /** The account of the function's own credentials, for sources without one. */
+      readonly callerAccountId: () => Promise<string>;
+      /** The token bucket of an account-region (shared by every run of the engine). */
+      readonly limiter: (accountId: string, region: string) => RateLimiter;
+    },
+  ) {
+    this.accountId = unit.source.accountId ?? accountOfRole(unit.source.roleArn);
+  }
+
+  /** Runs the account-region: never throws for AWS failures (they are the outcome's errors). */
+  async run(): Promise<AccountRegionOutcome> {
+    const { source, region, runId, leaseTtlMs } = this.unit;
+    let accountId: string;
+    try {
+      accountId = this.accountId ?? (await this.unit.callerAccountId());
+      this.accountId = accountId;
+    } catch (error) {
+      this.fail(error, 'GetCallerIdentity');
+      return this.finish(AccountRegionStatus.FAILED);
+    }
+    const lease = { name: discoveryLeaseName(accountId, region), owner: runId, ttlMs: leaseTtlMs };
+    if (!(await this.deps.leases.acquire(lease.name, lease.owner, lease.ttlMs))) {
+      this.deps.logger?.info('account-region busy: another run holds its lease', { accountId, region });
+      return this.finish(AccountRegionStatus.BUSY);
+    }
+    this.reader = new ApiGatewayReader(
+      this.deps.apiGateway({ region, accountId: source.accountId, roleArn: source.roleArn }),
+      this.unit.limiter(accountId, region),
+      this.settings.retry,
+    );
+    try {
+      return await this.discover(accountId, lease, this.reader);
+    } finally {
+      await this.deps.leases
+        .release(lease.name, lease.owner)
+        .catch((error) => this.fail(error, 'ReleaseLease'));
+    }
+  }
+
+  private async discover(
+    accountId: string,
+    lease: { name: string; owner: string; ttlMs: number },
+    reader: ApiGatewayReader,
+  ): Promise<AccountRegionOutcome> {
+    const { source, region, full } = this.unit;
+    const { settings, counts } = this;
+
+    // 1. List everything once: REST APIs (tags included) and usage plans.
+    const [apisResult, plansResult] = await Promise.allSettled([
+      reader.listRestApis(),
+      reader.listUsagePlans(),
+    ]);
+    if (apisResult.status === 'rejected') this.fail(apisResult.reason, 'GetRestApis');
+    if (plansResult.status === 'rejected') this.fail(plansResult.reason, 'GetUsagePlans');
+    if (apisResult.status === 'rejected' || plansResult.status === 'rejected')
+      return this.finish(AccountRegionStatus.FAILED);
+
+    const previous = await this.deps.catalog.listByAccountRegion(accountId, region);
+    const previousById = new Map(previous.map((api) => [api.id, api]));
+    const plans = indexPlans(plansResult.value);
+
+    // 2. Which REST APIs can be federated (label filter and usage plans first: the others cost nothing).
+    const candidates = selectCandidates(apisResult.value, plans, settings, counts);
+
+    // 3. Stages of each candidate, once each.
+    let partial = false;
+    const unread = new Set<string>();
+    const staged = await mapPool(candidates, settings.callConcurrency, async (candidate) => {
+      try {
+        return { ...candidate, stages: await reader.getStages(candidate.api.id) };
+      } catch (error) {
+        partial = true;
+        this.fail(error, `GetStages ${candidate.api.id}`);
+        for (const prev of previous) if (prev.source.restApiId === candidate.api.id) unread.add(prev.id);
+        return undefined;
+      }
+    });
+    const read = staged.filter((s): s is Candidate & { stages: Stage[] } => s !== undefined);
+
+    // 4. One federated API per deployed stage with a usage plan (or any deployed stage when accepted).
+    const stagePlans = planStages(read, plans, settings, { accountId, region, full, previousById }, counts);
+
+    // 5. Export only stages whose deployment changed (or everything with `full`).
+    const definitions = new Map<string, DefinitionRef>();
+    for (const p of stagePlans)
+      if (!p.needsExport && p.prev?.definition) definitions.set(p.id, p.prev.definition);
+    await mapPool(
+      stagePlans.filter((p) => p.needsExport),
+      settings.callConcurrency,
+      async (p) => {
+        try {
+          const bytes = await reader.exportStage(p.api.id, p.stage.stageName);
+          counts.exported++;
+          const stored = await this.deps.definitions.put(bytes);
+          definitions.set(p.id, { format: formatOf(bytes), sha256: stored.sha256, size: stored.size });
+        } catch (error) {
+          partial = true;
+          this.fail(error, `GetExport ${p.api.id}/${p.stage.stageName}`);
+          unread.add(p.id);
+        }
+      },
+    );
+
+    const now = this.deps.now().toISOString();
+    const current: FederatedApi[] = [];
+    for (const p of stagePlans) {
+      const definition = definitions.get(p.id);
+      if (!definition) continue; // export failed: the previous entry stays as it is
+      current.push(federatedApi(p, definition, { sourceName: source.name, accountId, region, now }));
+    }
+
+    // 6. Diff, then commit: lease renew → outbox → revocations → catalog.
+    const diff = diffCatalog(previous, current, { complete: !partial, unread });
+    counts.discovered += current.length;
+    counts.upserted += diff.upserted.length;
+    counts.unchanged += diff.unchanged.length;
+    counts.removed += diff.removed.length;
+    counts.plansRemoved += diff.removedPlans.length;
+
+    const committed = await commitDiscovery(this.deps, { accountId, region, diff, lease });
+    if ('leaseLost' in committed) {
+      this.fail(committed.leaseLost, 'RenewLease');
+      return this.finish(AccountRegionStatus.BUSY);
+    }
+    this.deps.logger?.info('account-region discovered', {
+      source: source.name,
+      accountId,
+      region,
+      partial,
+      counts,
+      deferred: diff.deferred.length,
+      apiCalls: reader.calls,
+    });
+    return this.finish(
+      partial ? AccountRegionStatus.PARTIAL : AccountRegionStatus.COMPLETE,
+      committed.events,
+    );
+  }
+
+  private finish(status: AccountRegionStatus, events: OutboxEvent[] = []): AccountRegionOutcome {
+    return {
+      summary: {
+        source: this.unit.source.name,
+        accountId: this.accountId,
+        region: this.unit.region,
+        status,
+        counts: this.counts,
+        apiCalls: { ...(this.reader?.calls ?? {}) },
+        throttles: this.reader?.throttles ?? 0,
+        durationMs: Math.round(performance.now() - this.t0),
+      },
+      errors: this.errors,
+      events,
+    };
+  }
+
+  private fail(error: unknown, operation?: string): void {
+    const typed = toFederationError(error, operation ?? 'discovery');
+    const { source, region } = this.unit;
+    const accountId = this.accountId;
+    this.errors.push({
+      source: source.name,
+      accountId,
+      region,
+      operation,
+      code: typed.code,
+      message: typed.message,
+    });
+    this.deps.logger?.warn('discovery call failed', {
+      source: source.name,
+      accountId,
+      region,
+      operation,
+      error: typed.toJSON(),
+    });
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The commit of one account-region's run, in the order that keeps the control plane and the ledger
+ * consistent through a crash at any point: lease renewed → events appended to the outbox →
+ * revocations applied → catalog written. An event is never lost (a crash after the append repeats it
+ * on the next run, since the catalog still shows the old state) and a run that lost its lease
+ * publishes nothing the new holder also publishes.
+ */
+import { BusyError } from '../errors.js';
+import type { CatalogRepository } from '../ledger/catalog.js';
+import type { LeaseRepository } from '../ledger/lease.js';
+import type { NewEvent, Outbox, OutboxEvent } from '../ledger/outbox.js';
+import { EventType } from '../model.js';
+import { mapPool } from '../pool.js';
+import type { PlanRevocations } from '../ports/revocations.js';
+import type { CatalogDiff } from './diff.js';
+
+/** Catalog writes in flight at the end of a run (DynamoDB on-demand absorbs far more). */
+const CATALOG_WRITE_CONCURRENCY = 16;
+
+export interface CommitDeps {
+  readonly catalog: Pick<CatalogRepository, 'putApi' | 'deleteApi'>;
+  readonly outbox: Pick<Outbox, 'append'>;
+  readonly leases: Pick<LeaseRepository, 'renew'>;
+  readonly revocations: PlanRevocations;
+}
+
+export interface CommitInput {
+  readonly accountId: string;
+  readonly region: string;
+  readonly diff: CatalogDiff;
+  readonly lease: { readonly name: string; readonly owner: string; readonly ttlMs: number };
+}
+
+/** The events appended, or the BusyError of a lease lost before anything was written. */
+export type CommitOutcome = { readonly events: OutboxEvent[] } | { readonly leaseLost: BusyError };
+
+export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Promise<CommitOutcome> {
+  const { accountId, region, diff, lease } = input;
+  // What each removed plan revokes is computed once (the revocation port): the same subscriptions are
+  // listed in `plan.removed`, get a `subscription.revoked` event, and are revoked after the append.
+  const revocations = await deps.revocations.prepare(
+    diff.removedPlans.map(({ api, plan }) => ({
+      accountId,
+      region,
+      usagePlanId: plan.usagePlanId,
+      apiId: api.id,
+      planId: plan.id,
+    })),
+  );
+  const events: NewEvent[] = diff.upserted.map((api) => ({ event: EventType.API_UPSERTED, payload: api }));
+  for (const { plan, subscriptionIds, events: revoked } of revocations) {
+    events.push({
+      event: EventType.PLAN_REMOVED,
+      payload: { apiId: plan.apiId, planId: plan.planId, usagePlanId: plan.usagePlanId, subscriptionIds },
+    });
+    events.push(...revoked);
+  }
+  for (const api of diff.removed) {
+    events.push({ event: EventType.API_REMOVED, payload: { id: api.id, source: api.source } });
+  }
+
+  // 1. A run that lost its lease (ran past its TTL) must not publish what the new holder publishes.
+  if (events.length > 0 && !(await deps.leases.renew(lease.name, lease.owner, lease.ttlMs))) {
+    return { leaseLost: new BusyError(`lease ${lease.name} lost before publishing`) };
+  }
+  // 2. The outbox first (at least once).
+  const appended = await deps.outbox.append(events);
+  // 3. The ledger changes after the events are appended: a crash in between repeats the events on
+  // the next run instead of losing them (revocation skips records that are already REVOKED).
+  await deps.revocations.commit(revocations);
+  // 4. Catalog items are independent of each other (the events are already in the outbox): write
+  // them concurrently, or a large first run spends seconds after its last API call.
+  await mapPool(diff.upserted, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.putApi(api));
+  await mapPool(diff.removed, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.deleteApi(api.id));
+  return { events: appended };
+}
