@@ -23,7 +23,6 @@ import type { ReaderRetryOptions } from './reader.js';
 import type { RunRepository } from './runs.js';
 import { type DiscoverySummary, AccountRegionStatus as Status, summarizeRun } from './summary.js';
 
-
 /** What discovery needs from the world; the handler wires the real adapters, tests the emulator's. */
 export interface DiscoveryDeps {
   /** API Gateway client of an account-region (AwsClientFactory.apiGateway). */

@@ -4,6 +4,8 @@
  * `npx tsx docs/asyncapi.gen.ts`; a test fails when the committed file differs from what the schemas
  * generate.
  */
+
+import { Document, isScalar, visit } from 'yaml';
 import { z } from 'zod';
 import { COMMAND_SCHEMAS, EVENT_SCHEMAS, MAX_MESSAGE_BYTES, PartSchema, ReplySchema } from './protocol.js';
 
@@ -142,45 +144,22 @@ export function asyncApiDocument(): Record<string, Json> {
 
 const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$.-]*$/;
 
-function yamlKey(key: string): string {
-  return PLAIN_KEY.test(key) ? key : JSON.stringify(key);
-}
-
-function yamlScalar(value: Json): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  return JSON.stringify(value);
-}
-
-/** Minimal YAML rendering of a JSON value (block style, strings double-quoted: valid YAML 1.2). */
-export function toYaml(value: Json, indent = 0): string {
-  const pad = ' '.repeat(indent);
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    return value
-      .map((item) => {
-        if (item !== null && typeof item === 'object' && !(Array.isArray(item) && item.length === 0)) {
-          const inner = toYaml(item, indent + 2);
-          return `${pad}- ${inner.trimStart()}`;
-        }
-        return `${pad}- ${yamlScalar(item)}`;
-      })
-      .join('\n');
-  }
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value);
-    if (entries.length === 0) return '{}';
-    return entries
-      .map(([key, item]) => {
-        if (item !== null && typeof item === 'object') {
-          const empty = Array.isArray(item) ? item.length === 0 : Object.keys(item).length === 0;
-          if (empty) return `${pad}${yamlKey(key)}: ${Array.isArray(item) ? '[]' : '{}'}`;
-          return `${pad}${yamlKey(key)}:\n${toYaml(item, indent + 2)}`;
-        }
-        return `${pad}${yamlKey(key)}: ${yamlScalar(item)}`;
-      })
-      .join('\n');
-  }
-  return `${pad}${yamlScalar(value)}`;
+/**
+ * YAML of a JSON value, rendered by the `yaml` library: block style, sequences indented under their
+ * key, strings double-quoted, keys plain where they can be, no line folding (stable diffs).
+ */
+export function toYaml(value: Json): string {
+  const doc = new Document(value);
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key))
+        pair.key.type = PLAIN_KEY.test(String(pair.key.value)) ? 'PLAIN' : 'QUOTE_DOUBLE';
+    },
+    Scalar(key, node) {
+      if (key !== 'key' && typeof node.value === 'string') node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc.toString({ indentSeq: true, lineWidth: 0, flowCollectionPadding: false }).trimEnd();
 }
 
 /** `docs/asyncapi.yaml` as it must be committed. */
