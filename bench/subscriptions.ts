@@ -12,7 +12,6 @@ import {
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
-import { mapLimit } from '../emulator/seeder.js';
 import {
   AwsClientFactory,
   CatalogRepository,
@@ -23,6 +22,7 @@ import {
   noRelay,
   RateLimiterRegistry,
 } from '../layers/federation-core/src/index.js';
+import { mapPool } from '../layers/federation-core/src/pool.js';
 import type { DiscoveryScenarioResult } from './discovery.js';
 import { ACCOUNT_REGIONS, agentConfig, type BenchEnv, CREDENTIALS, REGION, THROTTLE } from './env.js';
 import { type Figure, figure } from './lib/report.js';
@@ -64,7 +64,7 @@ async function timed<T>(
   const latencies: number[] = [];
   let failures = 0;
   const t0 = performance.now();
-  await mapLimit(items, concurrency, async (item) => {
+  await mapPool(items, concurrency, async (item) => {
     const start = performance.now();
     try {
       await fn(item);

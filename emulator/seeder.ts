@@ -20,6 +20,7 @@ import {
   PutRestApiCommand,
   UpdateStageCommand,
 } from '@aws-sdk/client-api-gateway';
+import { mapPool } from '../layers/federation-core/src/pool.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
 
@@ -119,24 +120,6 @@ export const DEFAULT_MODELS: SeedModel[] = [
   },
 ];
 
-/** Runs `worker` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  worker: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await worker(items[index]!);
-    }
-  });
-  await Promise.all(runners);
-  return results;
-}
-
 /** The OpenAPI 3 body given to PutRestApi: every method gets a MOCK integration and a 200 response. */
 export function openApiFor(api: SeedApi): Record<string, unknown> {
   const resources = api.resources ?? DEFAULT_RESOURCES;
@@ -204,7 +187,7 @@ export async function seed(
     keys.add(api.key);
   }
 
-  const seededApis = await mapLimit(description.apis, concurrency, async (api): Promise<SeededApi> => {
+  const seededApis = await mapPool(description.apis, concurrency, async (api): Promise<SeededApi> => {
     const created = await send(
       new CreateRestApiCommand({
         name: api.name,
@@ -251,7 +234,7 @@ export async function seed(
 
   const apis: Record<string, SeededApi> = Object.fromEntries(seededApis.map((a) => [a.key, a]));
 
-  const plans = await mapLimit(
+  const plans = await mapPool(
     description.usagePlans ?? [],
     concurrency,
     async (plan): Promise<SeededUsagePlan> => {

@@ -17,7 +17,8 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FidelityProxy, startFidelityProxy } from '../../emulator/proxy.js';
-import { mapLimit, seed } from '../../emulator/seeder.js';
+import { seed } from '../../emulator/seeder.js';
+import { mapPool } from '../../layers/federation-core/src/pool.js';
 import { type Emulator, startEmulator, TEST_CREDENTIALS, TEST_REGION } from '../support/emulator.js';
 
 /** moto, and in front of it the user-style endpoint `emu.proxy` (paging and exports like API Gateway). */
@@ -60,7 +61,7 @@ describe('the proxy in front of an endpoint that pages', () => {
   it('follows the upstream paging to the end: 510 REST APIs, the last one created included', async () => {
     const raw = emu.apiGateway();
     const names = Array.from({ length: 510 }, (_, i) => `api-${String(i).padStart(3, '0')}`);
-    await mapLimit(names, 8, (name) => raw.send(new CreateRestApiCommand({ name })));
+    await mapPool(names, 8, (name) => raw.send(new CreateRestApiCommand({ name })));
     const api = client(front.endpoint);
     const listed: string[] = [];
     let position: string | undefined;
@@ -79,12 +80,12 @@ describe('the proxy in front of an endpoint that pages', () => {
   it('keeps usage plan keys whose API key is past the first page of the upstream GetApiKeys', async () => {
     const raw = emu.apiGateway();
     const plan = await raw.send(new CreateUsagePlanCommand({ name: 'plan' }));
-    const keys = await mapLimit(
+    const keys = await mapPool(
       Array.from({ length: 30 }, (_, i) => `key-${i}`),
       8,
       (name) => raw.send(new CreateApiKeyCommand({ name, enabled: true })),
     );
-    await mapLimit(keys, 8, (key) =>
+    await mapPool(keys, 8, (key) =>
       raw.send(new CreateUsagePlanKeyCommand({ usagePlanId: plan.id!, keyId: key.id!, keyType: 'API_KEY' })),
     );
     const out = await client(front.endpoint).send(

@@ -5,6 +5,10 @@
  * `Retry-After` pauses it), successes restore the configured rate step by step (AIMD), so a run that
  * meets a busier account slows down instead of burning its retries.
  *
+ * Why not the SDK's adaptive retry mode instead: it only slows down after AWS has answered 429, while
+ * this bucket paces calls so that API Gateway's limit is not reached in the first place (a run's
+ * every call counts against the same per-account-region limit the operator's own tools share).
+ *
  * Why our bucket must run slightly behind the server's even though both have the same rate and burst:
  * the server's bucket is full until our first request *arrives*, ours until we *send* it, so ours
  * refills earlier by the first request's transit time (connection set-up, signing, latency: 9–66 ms

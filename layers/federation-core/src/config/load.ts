@@ -25,19 +25,28 @@ export interface LoadedConfig {
 }
 
 /**
- * Formats zod issues as `path: message (received ...)` lines, so a wrong config names the field
- * and what was expected.
+ * Formats zod issues as `path: message (received ...)`, joined by `; `, so a wrong input names the
+ * field and what was expected. `root` prefixes each path (`config.sources[0].name`); with `''` paths
+ * start at the field (`application.name`). `received: false` leaves the received values out (relay
+ * replies, which must not echo what a client sent).
  */
-export function formatIssues(error: z.ZodError, root = 'config'): string {
+export function formatIssues(
+  error: z.ZodError,
+  root = 'config',
+  options: { received?: boolean } = {},
+): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.reduce<string>(
-        (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : `${acc}.${String(part)}`),
+        (acc, part) =>
+          typeof part === 'number' ? `${acc}[${part}]` : acc === '' ? String(part) : `${acc}.${String(part)}`,
         root,
       );
       const received =
-        'input' in issue && issue.input !== undefined ? ` (received ${JSON.stringify(issue.input)})` : '';
-      return `${path}: ${issue.message}${received}`;
+        options.received !== false && 'input' in issue && issue.input !== undefined
+          ? ` (received ${JSON.stringify(issue.input)})`
+          : '';
+      return path ? `${path}: ${issue.message}${received}` : `${issue.message}${received}`;
     })
     .join('; ');
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ErrorCode, FederationError } from '../errors.js';
-import { keys, type LedgerTable } from './table.js';
+import { isConditionFailed, keys, type LedgerTable } from './table.js';
 
 /** Bytes per part: 350 KB of gzip data leaves room for keys and attributes under DynamoDB's 400 KB item limit. */
 export const DEFINITION_PART_BYTES = 350 * 1024;
@@ -16,10 +16,6 @@ export interface StoredDefinition {
   readonly parts: number;
   /** False when the definition was already in the ledger (nothing written). */
   readonly written: boolean;
-}
-
-function isConditionFailed(error: unknown): boolean {
-  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 /**

@@ -1,5 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { epochSeconds, keys, type LedgerTable } from './table.js';
+import { epochSeconds, isConditionFailed, keys, type LedgerTable } from './table.js';
 
 export interface Lease {
   readonly name: string;
@@ -10,10 +10,6 @@ export interface Lease {
 
 export interface LeaseRepositoryOptions {
   readonly now?: () => Date;
-}
-
-function isConditionFailed(error: unknown): boolean {
-  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 /**

@@ -60,6 +60,11 @@ export interface LedgerTable {
 }
 
 /** Epoch seconds, the unit of the TTL attribute. */
+/** True for the error DynamoDB answers when a write's condition did not hold. */
+export function isConditionFailed(error: unknown): boolean {
+  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
 export function epochSeconds(date: Date = new Date()): number {
   return Math.floor(date.getTime() / 1000);
 }

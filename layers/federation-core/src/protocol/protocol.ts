@@ -9,6 +9,7 @@
  *   `{ type: 'part', ... }` when a message exceeds API Gateway's 128 KB limit (see `framing.ts`).
  */
 import { z } from 'zod';
+import { formatIssues } from '../config/load.js';
 import { ErrorCode } from '../errors.js';
 import { EventType } from '../model.js';
 import { DiscoverySourcesSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from './requests.js';
@@ -405,22 +406,10 @@ export function parseCommand(
       ok: false,
       commandId,
       code: ProtocolErrorCode.VALIDATION,
-      message: `Invalid ${raw.action} command: ${describeIssues(result.error)}`,
+      message: `Invalid ${raw.action} command: ${formatIssues(result.error, '', { received: false })}`,
     };
   }
   return { ok: true, command: result.data };
-}
-
-/** `path: message` per issue, joined; paths as `application.name`, `sources[0]`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path
-        .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-        .join('');
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
-    .join('; ');
 }
 
 /** Builds a reply message. */

@@ -3,7 +3,7 @@
  * conditional writes move a subscription through its states, including the lost-key sweeper's writes.
  */
 import { GetCommand, PutCommand, paginateQuery, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { keys, type LedgerTable } from '../ledger/table.js';
+import { isConditionFailed, keys, type LedgerTable } from '../ledger/table.js';
 import { SubscriptionStatus } from '../model.js';
 
 /** How the key value of a subscription is obtained. */
@@ -119,10 +119,6 @@ function isSweepCandidate(record: SubscriptionRecord): boolean {
   if (record.status === SubscriptionStatus.FAILED || record.status === SubscriptionStatus.PENDING)
     return true;
   return record.status === SubscriptionStatus.REVOKED && record.keyDeleted !== true;
-}
-
-function isConditionFailed(error: unknown): boolean {
-  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 /**

@@ -112,6 +112,10 @@ const DEFAULT_POLL_MS = 100;
  * hash rejects a changed repeat. Then `CreateApiKey` → key id recorded → `CreateUsagePlanKey` →
  * ACTIVE, each step a conditional write by the lease owner. A crash between steps leaves a PENDING
  * record that the next attempt completes from where it stopped. See docs/subscriptions.md.
+ *
+ * Why not the Powertools idempotency utility itself: it stores the function's response to replay it,
+ * and a subscribe's response carries the key value, which must never be stored; and on a failure it
+ * deletes its record, which is exactly what a resume needs (the recorded key id, the generation).
  */
 export class SubscriptionService {
   private readonly now: () => number;
