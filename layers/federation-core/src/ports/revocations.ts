@@ -34,9 +34,3 @@ export interface PlanRevocations {
   /** Writes, after the events are in the outbox: revokes exactly the prepared subscriptions. Idempotent. */
   commit(revocations: readonly PlanRevocation[]): Promise<void>;
 }
-
-/** For wirings without subscriptions (nothing to revoke). */
-export const noRevocations: PlanRevocations = {
-  prepare: async (plans) => plans.map((plan) => ({ plan, subscriptionIds: [], events: [] })),
-  commit: async () => {},
-};
