@@ -10,7 +10,7 @@ import {
   ControlPlaneClient,
   type ReconnectOptions,
 } from '../../client/control-plane-client.js';
-import type { EventMessage, Reply } from '../../layers/federation-core/src/relay/protocol.js';
+import type { EventMessage, Reply } from '../../layers/federation-core/src/protocol/protocol.js';
 import type { BridgeConfig } from './config.js';
 import {
   type BackoffOptions,
