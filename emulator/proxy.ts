@@ -29,6 +29,7 @@ import type { PolicyDocument } from './iam.js';
 import { identifyRequest } from './operations.js';
 import { answerPaged, PAGED_OPERATIONS } from './paging.js';
 import { createPolicyGate } from './refusal.js';
+import { createRestApiTags } from './rest-api-tags.js';
 import { createThrottle, type ThrottleConfig, type ThrottleStats } from './throttle.js';
 import { withoutDeletedKeys } from './usage-plan-keys.js';
 
@@ -127,6 +128,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
   const faults = createFaultInjector();
   const policies = createPolicyGate();
   const throttle = createThrottle();
+  const restApiTags = createRestApiTags();
   let counters = emptyCounters();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -215,13 +217,33 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
         },
         get: (path) => forward(target, req, Buffer.alloc(0), { method: 'GET', path }),
       };
-      // 4. paging emulation
+      // 4. tags of REST APIs (moto tags only stages)
+      if (
+        (identity.operation === 'TagResource' || identity.operation === 'UntagResource') &&
+        (await restApiTags.answer(exchange, method.toUpperCase(), body))
+      ) {
+        return;
+      }
+      if (identity.operation === 'GetRestApi' && method.toUpperCase() === 'GET') {
+        const upstream = await exchange.forward();
+        const item = upstream.status === 200 ? JSON.parse(upstream.body.toString('utf8')) : undefined;
+        send(
+          res,
+          upstream.status,
+          upstream.headers,
+          item ? JSON.stringify(restApiTags.overlay(item)) : upstream.body,
+        );
+        return;
+      }
+      // 5. paging emulation
       if (PAGED_OPERATIONS.has(identity.operation) && method.toUpperCase() === 'GET') {
         const outcome = await answerPaged(
           exchange,
           identity.operation === 'GetUsagePlanKeys'
             ? (items) => withoutDeletedKeys(exchange, items)
-            : undefined,
+            : identity.operation === 'GetRestApis'
+              ? async (items) => items.map((item) => restApiTags.overlay(item))
+              : undefined,
         );
         if (outcome === 'rejected') {
           call.outcome = 'rejected';
@@ -231,7 +253,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
         }
         return;
       }
-      // 5. exports as API Gateway produces them
+      // 6. exports as API Gateway produces them
       if (identity.operation === 'GetExport') {
         await answerExport(exchange);
         return;
@@ -300,6 +322,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     registerAccessKey: (accessKeyId, accountId) => accounts.register(accessKeyId, accountId),
     accountOf: (accessKeyId) => accounts.accountOf(accessKeyId),
     resetAll: () => {
+      restApiTags.clear();
       policies.clear();
       faults.set(undefined);
       throttle.set(undefined);

@@ -12,6 +12,8 @@ export * from './config/load.js';
 export * from './config/schema.js';
 export * from './discovery/account-region.js';
 export * from './discovery/catalog.js';
+export * from './discovery/change-batch.js';
+export * from './discovery/change-events.js';
 export * from './discovery/commit.js';
 export * from './discovery/diff.js';
 export * from './discovery/engine.js';

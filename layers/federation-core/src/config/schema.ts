@@ -41,8 +41,42 @@ export const RateLimitSchema = z.strictObject({
   burst: z.number().int().positive().max(200).default(40),
 });
 
+/** Discovery schedule without change events, and the reconciliation schedule with them. */
+export const DEFAULT_SCHEDULE = 'rate(15 minutes)';
+export const DEFAULT_RECONCILIATION_SCHEDULE = 'rate(6 hours)';
+
+/** Options of change events (the object form of `changeEvents`). See docs/change-events.md. */
+export const ChangeEventsOptionsSchema = z.strictObject({
+  /** Turns change events on (the object form alone means on). */
+  enabled: z.boolean().default(true),
+  /**
+   * Seconds the queue gathers events before one targeted run handles them all (the event source
+   * mapping's batching window): a pipeline's burst of calls on one API becomes one run.
+   */
+  batchWindowSeconds: z.number().int().min(0).max(300).default(5),
+  /** Deliveries of an event that could not be processed (throttled, AWS error, lease busy) before the dead-letter queue. */
+  maxReceiveCount: z.number().int().min(1).max(20).default(5),
+  /**
+   * Accounts whose API Gateway events may be forwarded to the agent's event bus (the bus policy);
+   * the accounts of the sources' `accountId`/`roleArn` are always allowed.
+   */
+  forwardingAccounts: z.array(z.string().regex(ACCOUNT_ID, 'expected a 12-digit AWS account id')).default([]),
+});
+
+const CHANGE_EVENTS_OFF: ChangeEventsOptions = {
+  enabled: false,
+  batchWindowSeconds: 5,
+  maxReceiveCount: 5,
+  forwardingAccounts: [],
+};
+
+/** `changeEvents`: `true`/`false`, or an object of options (always an object once parsed). */
+export const ChangeEventsSchema = z
+  .union([z.boolean().transform((enabled) => ({ ...CHANGE_EVENTS_OFF, enabled })), ChangeEventsOptionsSchema])
+  .default(CHANGE_EVENTS_OFF);
+
 /** The agent's settings. One schema for the Lambda functions, the local runtime and the CDK app. */
-export const AgentConfigSchema = z.strictObject({
+const AgentConfigObjectSchema = z.strictObject({
   /** Identifies this agent to the control plane (`hello`, `ping`). */
   agentId: z
     .string()
@@ -56,11 +90,20 @@ export const AgentConfigSchema = z.strictObject({
   /** Federate stages attached to no usage plan (they get no plan). */
   acceptApiWithoutUsagePlan: z.boolean().default(false),
   labels: LabelFilterSchema.default({ include: [], exclude: [] }),
-  /** EventBridge schedule of discovery. */
+  /**
+   * EventBridge schedule of discovery: `rate(15 minutes)` by default, `rate(6 hours)` (a
+   * reconciliation run, since event delivery is best effort) when `changeEvents` is on.
+   */
   schedule: z
     .string()
     .regex(SCHEDULE, "expected an EventBridge expression like 'rate(15 minutes)' or 'cron(0/15 * * * ? *)'")
-    .default('rate(15 minutes)'),
+    .optional(),
+  /**
+   * Opt-in change events: API Gateway's management calls, recorded by CloudTrail and delivered by
+   * EventBridge, start a targeted discovery of the REST API (or usage plans) they changed, within the
+   * documented policy. Needs a CloudTrail trail with management events. See docs/change-events.md.
+   */
+  changeEvents: ChangeEventsSchema,
   rateLimit: RateLimitSchema.default({ ratePerSecond: 10, burst: 40 }),
   /** Account-regions discovered at the same time. */
   concurrency: z.number().int().min(1).max(32).default(4),
@@ -82,8 +125,15 @@ export const AgentConfigSchema = z.strictObject({
   sweepLostKeys: z.boolean().default(false),
 });
 
+export const AgentConfigSchema = AgentConfigObjectSchema.transform((config) => ({
+  ...config,
+  schedule:
+    config.schedule ?? (config.changeEvents.enabled ? DEFAULT_RECONCILIATION_SCHEDULE : DEFAULT_SCHEDULE),
+}));
+
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
 export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
 export type Source = z.output<typeof SourceSchema>;
+export type ChangeEventsOptions = z.output<typeof ChangeEventsOptionsSchema>;
 export type LabelFilter = z.output<typeof LabelFilterSchema>;
 export type RateLimit = z.output<typeof RateLimitSchema>;

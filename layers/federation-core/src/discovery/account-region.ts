@@ -4,7 +4,7 @@
  * pure), diff it with the ledger's, commit (`commit.ts`), release the lease. Its outcome is the
  * account-region's summary, errors and appended events.
  */
-import type { APIGatewayClient, Stage } from '@aws-sdk/client-api-gateway';
+import type { APIGatewayClient, RestApi, Stage, UsagePlan } from '@aws-sdk/client-api-gateway';
 import type { AwsTarget } from '../aws/clients.js';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import type { Source } from '../config/schema.js';
@@ -25,7 +25,9 @@ import {
   indexPlans,
   planStages,
   selectCandidates,
+  toPlan,
 } from './catalog.js';
+import type { ChangeTarget } from './change-events.js';
 import { commitDiscovery } from './commit.js';
 import { diffCatalog } from './diff.js';
 import { ApiGatewayReader, type ReaderRetryOptions } from './reader.js';
@@ -90,13 +92,18 @@ export class AccountRegionRun {
       readonly callerAccountId: () => Promise<string>;
       /** The token bucket of an account-region (shared by every run of the engine). */
       readonly limiter: (accountId: string, region: string) => RateLimiter;
+      /** A targeted run's targets: this account-region re-reads only its target's REST APIs. */
+      readonly targets?: readonly ChangeTarget[];
     },
   ) {
     this.accountId = unit.source.accountId ?? accountOfRole(unit.source.roleArn);
   }
 
-  /** Runs the account-region: never throws for AWS failures (they are the outcome's errors). */
-  async run(): Promise<AccountRegionOutcome> {
+  /**
+   * Runs the account-region: never throws for AWS failures (they are the outcome's errors). In a
+   * targeted run, `undefined` when no target is in this account-region.
+   */
+  async run(): Promise<AccountRegionOutcome | undefined> {
     const { source, region, runId, leaseTtlMs } = this.unit;
     let accountId: string;
     try {
@@ -106,6 +113,12 @@ export class AccountRegionRun {
       this.fail(error, 'GetCallerIdentity');
       return this.finish(AccountRegionStatus.FAILED);
     }
+    let scope: ChangeTarget | undefined;
+    if (this.unit.targets) {
+      scope = this.unit.targets.find((t) => t.accountId === accountId && t.region === region);
+      if (!scope) return undefined; // no change in this account-region
+    }
+    // Targeted and full runs of an account-region share its lease: they never race.
     const lease = { name: discoveryLeaseName(accountId, region), owner: runId, ttlMs: leaseTtlMs };
     if (!(await this.deps.leases.acquire(lease.name, lease.owner, lease.ttlMs))) {
       this.deps.logger?.info('account-region busy: another run holds its lease', { accountId, region });
@@ -117,7 +130,7 @@ export class AccountRegionRun {
       this.settings.retry,
     );
     try {
-      return await this.discover(accountId, lease, this.reader);
+      return await this.discover(accountId, lease, this.reader, scope);
     } finally {
       await this.deps.leases
         .release(lease.name, lease.owner)
@@ -129,30 +142,28 @@ export class AccountRegionRun {
     accountId: string,
     lease: { name: string; owner: string; ttlMs: number },
     reader: ApiGatewayReader,
+    scope?: ChangeTarget,
   ): Promise<AccountRegionOutcome> {
     const { source, region, full } = this.unit;
     const { settings, counts } = this;
-
-    // 1. List everything once: REST APIs (tags included) and usage plans.
-    const [apisResult, plansResult] = await Promise.allSettled([
-      reader.listRestApis(),
-      reader.listUsagePlans(),
-    ]);
-    if (apisResult.status === 'rejected') this.fail(apisResult.reason, 'GetRestApis');
-    if (plansResult.status === 'rejected') this.fail(plansResult.reason, 'GetUsagePlans');
-    if (apisResult.status === 'rejected' || plansResult.status === 'rejected')
-      return this.finish(AccountRegionStatus.FAILED);
-
-    const previous = await this.deps.catalog.listByAccountRegion(accountId, region);
-    const previousById = new Map(previous.map((api) => [api.id, api]));
-    const plans = indexPlans(plansResult.value);
-
-    // 2. Which REST APIs can be federated (label filter and usage plans first: the others cost nothing).
-    const candidates = selectCandidates(apisResult.value, plans, settings, counts);
-
-    // 3. Stages of each candidate, once each.
     let partial = false;
     const unread = new Set<string>();
+
+    // 1. List everything once: REST APIs (tags included) and usage plans; a targeted run reads only
+    //    its REST APIs and diffs only their entries.
+    const reads = scope
+      ? await this.readScope(scope, accountId, reader, unread)
+      : await this.readAll(accountId, reader);
+    if (!reads) return this.finish(AccountRegionStatus.FAILED);
+    if (reads.partial) partial = true;
+    const { previous } = reads;
+    const previousById = new Map(previous.map((api) => [api.id, api]));
+    const plans = indexPlans(reads.usagePlans);
+
+    // 2. Which REST APIs can be federated (label filter and usage plans first: the others cost nothing).
+    const candidates = selectCandidates(reads.restApis, plans, settings, counts);
+
+    // 3. Stages of each candidate, once each.
     const staged = await mapPool(candidates, settings.callConcurrency, async (candidate) => {
       try {
         return { ...candidate, stages: await reader.getStages(candidate.api.id) };
@@ -225,6 +236,59 @@ export class AccountRegionRun {
     );
   }
 
+  /** A full run's reads: every REST API and usage plan, and the account-region's catalog. */
+  private async readAll(accountId: string, reader: ApiGatewayReader): Promise<ScopeRead | undefined> {
+    const [apisResult, plansResult] = await Promise.allSettled([
+      reader.listRestApis(),
+      reader.listUsagePlans(),
+    ]);
+    if (apisResult.status === 'rejected') this.fail(apisResult.reason, 'GetRestApis');
+    if (plansResult.status === 'rejected') this.fail(plansResult.reason, 'GetUsagePlans');
+    if (apisResult.status === 'rejected' || plansResult.status === 'rejected') return undefined;
+    const previous = await this.deps.catalog.listByAccountRegion(accountId, this.unit.region);
+    return { restApis: apisResult.value, usagePlans: plansResult.value, previous, partial: false };
+  }
+
+  /**
+   * A targeted run's reads: the usage plans (one list), then `GetRestApi` of each REST API of the
+   * scope (with `usagePlans`, also of each catalogued API whose plans differ from the new list), and
+   * the catalog entries of those REST APIs only. A REST API API Gateway reports as not found is
+   * confirmed gone (its entries are removed); one that could not be read keeps its entries.
+   */
+  private async readScope(
+    scope: ChangeTarget,
+    accountId: string,
+    reader: ApiGatewayReader,
+    unread: Set<string>,
+  ): Promise<ScopeRead | undefined> {
+    let usagePlans: UsagePlan[];
+    try {
+      usagePlans = await reader.listUsagePlans();
+    } catch (error) {
+      this.fail(error, 'GetUsagePlans');
+      return undefined;
+    }
+    const catalog = await this.deps.catalog.listByAccountRegion(accountId, this.unit.region);
+    const ids = new Set(scope.restApiIds);
+    if (scope.usagePlans) {
+      for (const id of restApisWithChangedPlans(catalog, usagePlans)) ids.add(id);
+    }
+    const previous = catalog.filter((api) => ids.has(api.source.restApiId));
+    let partial = false;
+    const restApis: RestApi[] = [];
+    await mapPool([...ids], this.settings.callConcurrency, async (restApiId) => {
+      try {
+        const api = await reader.getRestApi(restApiId);
+        if (api) restApis.push(api);
+      } catch (error) {
+        partial = true;
+        this.fail(error, `GetRestApi ${restApiId}`);
+        for (const prev of previous) if (prev.source.restApiId === restApiId) unread.add(prev.id);
+      }
+    });
+    return { restApis, usagePlans, previous, partial };
+  }
+
   private finish(status: AccountRegionStatus, events: OutboxEvent[] = []): AccountRegionOutcome {
     return {
       summary: {
@@ -262,4 +326,41 @@ export class AccountRegionRun {
       error: typed.toJSON(),
     });
   }
+}
+
+interface ScopeRead {
+  readonly restApis: RestApi[];
+  readonly usagePlans: UsagePlan[];
+  /** The catalog entries the run may update or remove. */
+  readonly previous: FederatedApi[];
+  readonly partial: boolean;
+}
+
+/**
+ * REST APIs of catalogued entries whose plans (attachments, name, description, throttle, quota)
+ * differ from what the usage plans say now. New attachments of stages not in the catalog are named
+ * by the event itself (`apiStages` of the call); the reconciliation run catches anything else.
+ */
+export function restApisWithChangedPlans(
+  catalog: readonly FederatedApi[],
+  usagePlans: readonly UsagePlan[],
+): string[] {
+  const { byStage } = indexPlans(usagePlans);
+  const changed = new Set<string>();
+  for (const api of catalog) {
+    const now = (byStage.get(`${api.source.restApiId}/${api.source.stageName}`) ?? [])
+      .map((plan) => toPlan(api.id, plan))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    if (stableJson(now) !== stableJson(api.plans)) changed.add(api.source.restApiId);
+  }
+  return [...changed];
+}
+
+/** JSON with sorted keys: items read back from DynamoDB need not keep their key order. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }

@@ -19,6 +19,7 @@ import { EventType } from '../model.js';
 import { mapPool } from '../pool.js';
 import type { PlanRevocations } from '../ports/revocations.js';
 import { AccountRegionRun } from './account-region.js';
+import type { ChangeTarget } from './change-events.js';
 import type { ReaderRetryOptions } from './reader.js';
 import type { RunRepository } from './runs.js';
 import { type DiscoverySummary, AccountRegionStatus as Status, summarizeRun } from './summary.js';
@@ -70,6 +71,12 @@ export interface DiscoveryRunRequest {
   readonly runId?: string;
   /** Lease duration for this run (the handler passes its remaining time); default `settings.leaseTtlMs`. */
   readonly leaseTtlMs?: number;
+  /**
+   * Targeted run (change events): only these account-regions, and in each only the REST APIs named
+   * (plus, with `usagePlans`, those whose usage-plan attachments changed). Account-regions of no
+   * configured source are ignored.
+   */
+  readonly targets?: readonly ChangeTarget[];
 }
 
 export interface DiscoveryResult {
@@ -142,11 +149,14 @@ export class DiscoveryEngine {
               leaseTtlMs: request.leaseTtlMs ?? settings.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
               callerAccountId,
               limiter: (accountId, r) => this.limiters.forTarget(accountId, r),
+              targets: request.targets,
             },
           ),
       ),
     );
-    const outcomes = await mapPool(runs, settings.concurrency, (run) => run.run());
+    const outcomes = (await mapPool(runs, settings.concurrency, (run) => run.run())).filter(
+      (o): o is NonNullable<typeof o> => o !== undefined,
+    );
 
     if (outcomes.length > 0 && outcomes.every((o) => o.summary.status === Status.BUSY)) {
       throw new BusyError('another discovery run holds every requested account-region; retry later', {
@@ -161,6 +171,7 @@ export class DiscoveryEngine {
       finishedAt: this.now(),
       durationMs: Math.round(performance.now() - t0),
       full,
+      ...(request.targets ? { targeted: true } : {}),
       sources: sources.map((s) => s.name),
       accountRegions: outcomes,
       events: events.length,

@@ -1,6 +1,7 @@
 import {
   type APIGatewayClient,
   GetExportCommand,
+  GetRestApiCommand,
   GetRestApisCommand,
   GetStagesCommand,
   GetUsagePlansCommand,
@@ -10,6 +11,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import { callWithRetry, type RetryOptions } from '../aws/retry.js';
+import { isNotFound } from '../errors.js';
 
 /** API Gateway's largest page for GetRestApis / GetUsagePlans. */
 export const PAGE_LIMIT = 500;
@@ -18,7 +20,8 @@ export type ReaderRetryOptions = Omit<RetryOptions, 'limiter' | 'onRetry' | 'con
 
 /**
  * The only API Gateway calls discovery makes, all `apigateway:GET` on the documented resources
- * (`/restapis`, `/restapis/*`, `/restapis/*\/stages/*`, `/usageplans`). Every attempt goes through the
+ * (`/restapis`, `/restapis/*`, `/restapis/*\/stages/*`, `/usageplans`): GetRestApis, GetRestApi,
+ * GetStages, GetExport, GetUsagePlans. Every attempt goes through the
  * account-region's bucket and the retry policy, and is counted by operation.
  */
 export class ApiGatewayReader {
@@ -58,6 +61,21 @@ export class ApiGatewayReader {
       position = page.position;
     } while (position);
     return items;
+  }
+
+  /**
+   * One REST API (`GET /restapis/{id}`, tags included), or `undefined` when API Gateway answers that
+   * it does not exist (NotFound: the API is confirmed gone). Targeted discovery only.
+   */
+  async getRestApi(restApiId: string): Promise<RestApi | undefined> {
+    return this.call('GetRestApi', `GetRestApi ${restApiId}`, async () => {
+      try {
+        return await this.client.send(new GetRestApiCommand({ restApiId }));
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    });
   }
 
   /** The stages of one REST API (`GET /restapis/{id}/stages`). */

@@ -56,6 +56,8 @@ export interface DiscoverySummary {
   readonly durationMs: number;
   /** Re-exported every definition. */
   readonly full: boolean;
+  /** A targeted run (change events): only the REST APIs the events named were re-read. */
+  readonly targeted?: boolean;
   /** Names of the sources of this run. */
   readonly sources: readonly string[];
   /** True when any account-region was partial or failed: nothing of those was removed. */
@@ -90,6 +92,8 @@ export interface RunSummaryInput {
   readonly finishedAt: Date;
   readonly durationMs: number;
   readonly full: boolean;
+  /** A targeted run (change events). */
+  readonly targeted?: boolean;
   readonly sources: readonly string[];
   readonly accountRegions: readonly {
     readonly summary: AccountRegionSummary;
@@ -118,6 +122,7 @@ export function summarizeRun(input: RunSummaryInput): DiscoverySummary {
     finishedAt: input.finishedAt.toISOString(),
     durationMs: input.durationMs,
     full: input.full,
+    ...(input.targeted ? { targeted: true } : {}),
     sources: input.sources,
     partial: input.accountRegions.some(
       ({ summary }) =>
