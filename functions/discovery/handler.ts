@@ -1,7 +1,8 @@
 /**
  * discovery: one discovery run. Input: an EventBridge scheduled event, `{}`, or
  * `{ "sources": ["name"], "full": true, "replyTo": { "connectionId", "commandId" } }` (the relay's
- * `discover` command). The core's `runDiscoveryFunction` validates it, runs discovery, publishes the
+ * `discover` command), or an SQS batch of change events (`runChangeEventsFunction`: one targeted run,
+ * answered with `batchItemFailures`). The core's `runDiscoveryFunction` validates it, runs discovery, publishes the
  * appended events, replies to `replyTo` and returns the run summary; a failure is thrown as a function
  * error (`errorMessage` = `"<CODE>: <message>"`).
  */
@@ -10,8 +11,10 @@ import {
   type DiscoverySummary,
   functionComposition,
   injectLambdaContext,
+  isQueuedChangeBatch,
   METRICS_NAMESPACE,
   once,
+  runChangeEventsFunction,
   runDiscoveryFunction,
 } from '@apigw-federation/core';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -31,7 +34,13 @@ export function createDiscoveryHandler(deps: DiscoveryHandlerDeps) {
 const { root, logger } = functionComposition('discovery');
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'discovery' });
 const run = once(() => createDiscoveryHandler({ ...root.discovery(), logger, metrics }));
+const deps = once(() => ({ ...root.discovery(), logger, metrics }));
 
-export const handler = middy((event: unknown, context: Context) => run()(event, context))
+export const handler = middy(
+  (event: unknown, context: Context): Promise<DiscoverySummary | { batchItemFailures: unknown[] }> =>
+    isQueuedChangeBatch(event)
+      ? runChangeEventsFunction(deps(), event, context.getRemainingTimeInMillis())
+      : run()(event, context),
+)
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));

@@ -11,6 +11,7 @@ import { FEDERATION_METRICS, type MetricsSink } from '../metrics.js';
 import { type DiscoveryRequest, DiscoveryRequestSchema } from '../protocol/requests.js';
 import type { CommandReply, RelayPublisher } from '../publishing/ports.js';
 import { publishAppended } from '../publishing/publish.js';
+import { isQueuedChangeBatch, processChangeBatch } from './change-batch.js';
 import type { DiscoveryEngine } from './engine.js';
 import type { DiscoverySummary } from './summary.js';
 
@@ -105,6 +106,26 @@ export async function runDiscoveryFunction(
     }
     throw toInvokeError(typed, 'discovery');
   }
+}
+
+/**
+ * One SQS batch of change events (`changeEvents`): one targeted run, answered with SQS's partial batch
+ * response (the messages to deliver again).
+ */
+export async function runChangeEventsFunction(
+  deps: DiscoveryFunctionDeps,
+  event: unknown,
+  remainingMs?: number,
+): Promise<{ batchItemFailures: Array<{ itemIdentifier: string }> }> {
+  if (!isQueuedChangeBatch(event)) {
+    throw toInvokeError(new ValidationError('expected an SQS batch of change events'), 'discovery');
+  }
+  const { batchItemFailures } = await processChangeBatch(
+    deps,
+    event.Records,
+    remainingMs !== undefined ? { leaseTtlMs: remainingMs + LEASE_MARGIN_MS } : {},
+  );
+  return { batchItemFailures };
 }
 
 /** Answers the relay's `discover`; a reply that cannot be posted is logged (the summary is in RUN#). */
