@@ -1,6 +1,7 @@
-import { type App, type Environment, Validations } from 'aws-cdk-lib';
+import { type App, type Environment, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { AgentConfig } from '../layers/federation-core/src/config/schema.js';
+import { ChangeEventForwarding } from './constructs/change-events.js';
 import { FederationStack } from './stacks/federation-stack.js';
 import { MemberAccountStack } from './stacks/member-account-stack.js';
 import { StatefulStack } from './stacks/stateful-stack.js';
@@ -27,6 +28,11 @@ export interface FederationAppSettings {
     readonly trustedRoleArns: readonly string[];
     readonly roleName?: string;
     readonly env?: Environment;
+    /**
+     * With `changeEvents` on: the agent's event bus the member forwards to.
+     * @default - the default bus of the agent's `env` (account and region must be known)
+     */
+    readonly agentEventBusArn?: string;
   };
   /** Apply cdk-nag AwsSolutions checks (synth fails on an unacknowledged finding). @default true */
   readonly nag?: boolean;
@@ -36,6 +42,11 @@ export interface FederationAppStacks {
   readonly stateful: StatefulStack;
   readonly federation: FederationStack;
   readonly member?: MemberAccountStack;
+  /**
+   * With `changeEvents` on: one small stack per other region of the agent's own account that a source
+   * discovers, holding the rule that forwards that region's API Gateway events to the agent's bus.
+   */
+  readonly forwarding: Stack[];
 }
 
 /** Composes the app's stacks and applies cdk-nag. Reads neither context nor environment. */
@@ -57,6 +68,18 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
     apiGatewayCloudWatchRole: settings.apiGatewayCloudWatchRole,
   });
   federation.addStackDependency(stateful);
+  let agentEventBusArn: string | undefined;
+  if (settings.member && settings.config.changeEvents.enabled) {
+    const { account, region } = settings.env ?? {};
+    agentEventBusArn =
+      settings.member.agentEventBusArn ??
+      (account && region ? `arn:aws:events:${region}:${account}:event-bus/default` : undefined);
+    if (!agentEventBusArn) {
+      throw new Error(
+        'changeEvents with a member stack: the agent account and region (or -c agentEventBusArn) are needed for the forwarding rule',
+      );
+    }
+  }
   const member = settings.member
     ? new MemberAccountStack(app, `${prefix}Member`, {
         env: settings.member.env,
@@ -64,10 +87,30 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
         trustedRoleArns: settings.member.trustedRoleArns,
         roleName: settings.member.roleName,
         sweepLostKeys: settings.config.sweepLostKeys,
+        agentEventBusArn,
       })
     : undefined;
+  const forwarding: Stack[] = [];
+  const { account, region } = settings.env ?? {};
+  if (settings.config.changeEvents.enabled && account && region) {
+    const ownRegions = new Set(
+      settings.config.sources
+        .filter((s) => !s.roleArn && (!s.accountId || s.accountId === account))
+        .flatMap((s) => s.regions),
+    );
+    for (const other of [...ownRegions].filter((r) => r !== region).sort()) {
+      const stack = new Stack(app, `${prefix}Forwarding-${other}`, {
+        env: { account, region: other },
+        description: `apigw-federation: forwards ${other}'s API Gateway change events to the agent's bus in ${region}`,
+      });
+      new ChangeEventForwarding(stack, 'ChangeEventForwarding', {
+        agentEventBusArn: `arn:aws:events:${region}:${account}:event-bus/default`,
+      });
+      forwarding.push(stack);
+    }
+  }
   if (settings.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   }
-  return { stateful, federation, member };
+  return { stateful, federation, member, forwarding };
 }

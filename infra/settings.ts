@@ -15,6 +15,7 @@ export const CONTEXT_KEYS = [
   'memberRoleName',
   'memberAccount',
   'memberRegion',
+  'agentEventBusArn',
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -159,6 +160,12 @@ export function resolveAppSettings(input: SettingsInput): FederationAppSettings 
             'an IAM role name',
           ),
           env: memberAccount || memberRegion ? { account: memberAccount, region: memberRegion } : undefined,
+          agentEventBusArn: optionalString(
+            'agentEventBusArn',
+            context.agentEventBusArn,
+            /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.-]+$/,
+            'an EventBridge event bus ARN',
+          ),
         }
       : undefined,
   };

@@ -37,6 +37,7 @@ export class Discovery extends Construct {
   readonly deadLetterQueue: sqs.Queue;
   readonly schedule: events.Rule;
   readonly apiGatewayPolicy: iam.Policy;
+  readonly timeout: Duration;
 
   constructor(scope: Construct, id: string, props: DiscoveryProps) {
     super(scope, id);
@@ -50,13 +51,14 @@ export class Discovery extends Construct {
       reason:
         'This queue is itself the dead-letter queue (Lambda on-failure destination and EventBridge target DLQ).',
     });
+    this.timeout = props.timeout ?? Duration.minutes(10);
     this.handler = new FederationFunction(this, 'Handler', {
       name: 'discovery',
       description: 'apigw-federation: discovers REST APIs, stages and usage plans; publishes catalog events',
       coreLayer: props.coreLayer,
       environment: props.environment,
       memorySize: 512,
-      timeout: props.timeout ?? Duration.minutes(10),
+      timeout: this.timeout,
       onFailure: new destinations.SqsDestination(this.deadLetterQueue),
       retryAttempts: 0,
     });

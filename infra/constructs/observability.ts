@@ -138,7 +138,9 @@ export class Observability extends Construct {
         }),
         threshold: 1,
         alarmDescription:
-          'apigw-federation: a discovery invocation or scheduled event failed (dead-letter queue)',
+          index === 0
+            ? 'apigw-federation: a discovery invocation or scheduled event failed (dead-letter queue)'
+            : 'apigw-federation: a change event could not be processed (dead-letter queue); the next reconciliation run repairs what it missed',
       });
     });
     this.alarm('FailedRuns', {

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
 import { ApiGatewayAccountLogging } from '../constructs/api-gateway-account-logging.js';
+import { ChangeEvents } from '../constructs/change-events.js';
 import { CoreLayer } from '../constructs/core-layer.js';
 import { Discovery } from '../constructs/discovery.js';
 import { Observability } from '../constructs/observability.js';
@@ -45,6 +46,8 @@ export class FederationStack extends Stack {
   readonly subscriptions: Subscriptions;
   readonly relay: Relay;
   readonly observability: Observability;
+  /** With `changeEvents` on: the rule, queue and dead-letter queue of change events. */
+  readonly changeEvents?: ChangeEvents;
 
   constructor(scope: Construct, id: string, props: FederationStackProps) {
     super(scope, id, props);
@@ -76,6 +79,21 @@ export class FederationStack extends Stack {
       assumeRoleArns,
       apiGatewayRegions,
     });
+    if (config.changeEvents.enabled) {
+      const accountOfRole = (arn?: string) => (arn ? /^arn:[^:]+:iam::(\d{12}):/.exec(arn)?.[1] : undefined);
+      this.changeEvents = new ChangeEvents(this, 'ChangeEvents', {
+        discovery: this.discovery.handler,
+        discoveryTimeout: this.discovery.timeout,
+        options: config.changeEvents,
+        forwardingAccounts: [
+          ...config.sources.flatMap((s) => {
+            const account = s.accountId ?? accountOfRole(s.roleArn);
+            return account ? [account] : [];
+          }),
+          ...config.changeEvents.forwardingAccounts,
+        ],
+      });
+    }
     this.subscriptions = new Subscriptions(this, 'Subscriptions', {
       coreLayer: this.coreLayer.layer,
       table: props.table,
@@ -108,7 +126,10 @@ export class FederationStack extends Stack {
     ];
     this.observability = new Observability(this, 'Observability', {
       functions,
-      deadLetterQueues: [this.discovery.deadLetterQueue],
+      deadLetterQueues: [
+        this.discovery.deadLetterQueue,
+        ...(this.changeEvents ? [this.changeEvents.deadLetterQueue] : []),
+      ],
       relayApi: this.relay.api,
       relayStage: this.relay.stage,
       alarmTopicArn: props.alarmTopicArn,
