@@ -11,10 +11,16 @@
  * Requests and answers are streamed through untouched (method, path, query, headers, body; status, headers,
  * body): only `Host` is set to the target's, as a client configured with that endpoint would send it. The
  * router adds no call, retries nothing and answers nothing itself but a 502 when the target is unreachable.
+ *
+ * API Gateway write calls (anything but
+ * GET/HEAD) are also copied to `onApiGatewayWrite` once answered: the change-event tap (change-tap.ts).
+ *
+ * This is the AWS endpoint `npm start` prints (port `--aws-port` / `FED_AWS_PORT`).
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseCredentialScope } from '../emulator/operations.js';
+import type { ApiGatewayWrite } from './change-tap.js';
 import { listen } from './ports.js';
 
 export interface AwsRouterOptions {
@@ -24,6 +30,12 @@ export interface AwsRouterOptions {
   readonly lambda: string;
   /** Port to listen on (127.0.0.1); a free one by default. */
   readonly port?: number;
+  /** `--aws-port` hint of a port in use. */
+  readonly portHint?: string;
+  /** Account of the calls (the local runtime's one account). */
+  readonly accountId?: string;
+  /** Every answered API Gateway write call (method other than GET/HEAD), with both bodies. */
+  readonly onApiGatewayWrite?: (write: ApiGatewayWrite) => void;
 }
 
 export interface AwsRouter {
@@ -41,7 +53,11 @@ export function signedService(request: Pick<IncomingMessage, 'headers'>): string
   );
 }
 
-function forward(target: URL, request: IncomingMessage, response: ServerResponse): void {
+type Tap = (status: number, requestBody: Buffer, responseBody: Buffer) => void;
+
+function forward(target: URL, request: IncomingMessage, response: ServerResponse, tap?: Tap): void {
+  const sent: Buffer[] = [];
+  if (tap) request.on('data', (chunk: Buffer) => sent.push(chunk));
   const prefix = target.pathname.replace(/\/$/, '');
   const upstream = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
     {
@@ -54,6 +70,11 @@ function forward(target: URL, request: IncomingMessage, response: ServerResponse
     },
     (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      if (tap) {
+        const received: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => received.push(chunk));
+        answer.on('end', () => tap(answer.statusCode ?? 502, Buffer.concat(sent), Buffer.concat(received)));
+      }
       answer.pipe(response);
     },
   );
@@ -77,9 +98,30 @@ export async function startAwsRouter(options: AwsRouterOptions): Promise<AwsRout
   const aws = new URL(options.aws);
   const lambda = new URL(options.lambda);
   const server = createServer((request, response) => {
-    forward(signedService(request) === 'lambda' ? lambda : aws, request, response);
+    const service = signedService(request);
+    const method = request.method ?? 'GET';
+    const onWrite = options.onApiGatewayWrite;
+    const tap: Tap | undefined =
+      onWrite && service === 'apigateway' && method !== 'GET' && method !== 'HEAD'
+        ? (status, requestBody, responseBody) => {
+            const authorization = request.headers.authorization;
+            const scope = parseCredentialScope(
+              Array.isArray(authorization) ? authorization[0] : authorization,
+            );
+            onWrite({
+              method,
+              url: request.url ?? '/',
+              region: scope?.region ?? 'us-east-1',
+              accountId: options.accountId ?? '123456789012',
+              requestBody,
+              status,
+              responseBody,
+            });
+          }
+        : undefined;
+    forward(service === 'lambda' ? lambda : aws, request, response, tap);
   });
-  const port = await listen(server, options.port ?? 0, '127.0.0.1', 'local AWS router');
+  const port = await listen(server, options.port ?? 0, '127.0.0.1', 'local AWS endpoint', options.portHint);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close: () =>

@@ -39,6 +39,7 @@ import { type MotoServer, startMoto } from '../emulator/moto.js';
 import { DEFAULT_ACCOUNT_ID, type FidelityProxy, startFidelityProxy } from '../emulator/proxy.js';
 import { demoSeed, type SeedResult, seed } from '../emulator/seeder.js';
 import { type AwsRouter, startAwsRouter } from './aws-router.js';
+import { cloudTrailEventOf, LocalChangeQueue } from './change-tap.js';
 import {
   createLambdaContext,
   type LambdaEndpoint,
@@ -49,6 +50,10 @@ import { type RouteTarget, startWebSocketApi, type WebSocketApi } from './websoc
 
 export const DEFAULT_RELAY_PORT = 8787;
 export const DEFAULT_LAMBDA_PORT = 8788;
+/** Port of the printed AWS endpoint (the router, with the change-event tap). */
+export const DEFAULT_AWS_PORT = 8789;
+/** Batching window of the local change-event queue: short, so a write shows in about a second. */
+export const LOCAL_CHANGE_BATCH_WINDOW_MS = 250;
 export const DEFAULT_SCHEDULE_SECONDS = 60;
 const DEFAULT_REGION = 'us-east-1';
 /** The function names, as the CDK app's functions are known to each other through FED_*_FUNCTION. */
@@ -73,6 +78,8 @@ export interface LocalRuntimeOptions {
   readonly relayPort?: number;
   /** Lambda Invoke endpoint port (default 8788; 0 = any free port). */
   readonly lambdaPort?: number;
+  /** The AWS endpoint's port (default 8789; 0 = any free port); `FED_AWS_PORT`. */
+  readonly awsPort?: number;
   /** Seconds between scheduled discovery runs (default 60; 0 = only the run at start). */
   readonly scheduleSeconds?: number;
   /** Seed the demo APIs (default true). */
@@ -103,7 +110,8 @@ export interface LocalRuntime {
   readonly connectionsUrl: string;
   /** `http://127.0.0.1:<lambdaPort>` — `--endpoint-url` for `aws lambda invoke`. */
   readonly lambdaUrl: string;
-  /** The AWS endpoint the agent's non-Lambda calls reach: the fidelity proxy, or `AWS_ENDPOINT_URL` itself. */
+  /** The AWS endpoint for any other AWS client (`--endpoint-url`): the router in front of the fidelity proxy; its
+   * API Gateway write calls become change events. */
   readonly awsEndpoint: string;
   /** The emulator: the moto the runtime started, or `AWS_ENDPOINT_URL`. */
   readonly emulatorEndpoint: string;
@@ -224,6 +232,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const relayPort = parsePort(options.relayPort ?? env.FED_RELAY_PORT, '--relay-port') ?? DEFAULT_RELAY_PORT;
   const lambdaPort =
     parsePort(options.lambdaPort ?? env.FED_LAMBDA_PORT, '--lambda-port') ?? DEFAULT_LAMBDA_PORT;
+  const awsPort = parsePort(options.awsPort ?? env.FED_AWS_PORT, '--aws-port') ?? DEFAULT_AWS_PORT;
   const scheduleSeconds = options.scheduleSeconds ?? DEFAULT_SCHEDULE_SECONDS;
   if (!Number.isFinite(scheduleSeconds) || scheduleSeconds < 0) {
     throw new RangeError(
@@ -258,6 +267,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     relay?: WebSocketApi;
     lambda?: LambdaEndpoint;
     router?: AwsRouter;
+    changes?: LocalChangeQueue;
     proxy?: FidelityProxy;
     moto?: MotoServer;
   } = {};
@@ -280,6 +290,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             }),
         ],
         ['the AWS router', parts.router && (() => parts.router!.close())],
+        ['the change-event queue', parts.changes && (() => parts.changes!.close())],
         ['the fidelity proxy', parts.proxy && (() => parts.proxy!.stop())],
         ['moto', parts.moto && (() => parts.moto!.stop())],
       ];
@@ -357,7 +368,35 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       parts.proxy = await startFidelityProxy({ target: emulatorEndpoint });
     }
     const awsEndpoint = parts.proxy?.endpoint ?? emulatorEndpoint;
-    const router: AwsRouter = await startAwsRouter({ aws: awsEndpoint, lambda: lambda.url });
+    // The change-event tap: API Gateway writes through the AWS endpoint become CloudTrail events, queued
+    // and delivered in batches to the discovery function, as EventBridge → SQS → Lambda on AWS.
+    const changes = new LocalChangeQueue({
+      batchWindowMs: LOCAL_CHANGE_BATCH_WINDOW_MS,
+      deliver: (event) =>
+        fn(FUNCTION_NAMES.discovery)(
+          event,
+          createLambdaContext({
+            functionName: FUNCTION_NAMES.discovery,
+            region,
+            accountId,
+            timeoutMs: TIMEOUTS_MS.discovery,
+          }),
+        ),
+      onDeadLetter: (body) => onError('change event (dead-lettered)', new Error(body)),
+      onError: (error) => onError('change-event batch', error),
+    });
+    parts.changes = changes;
+    const router: AwsRouter = await startAwsRouter({
+      aws: awsEndpoint,
+      lambda: lambda.url,
+      port: awsPort,
+      portHint: '--aws-port (or FED_AWS_PORT)',
+      accountId,
+      onApiGatewayWrite: (write) => {
+        const event = cloudTrailEventOf(write);
+        if (event) changes.send(event);
+      },
+    });
     parts.router = router;
 
     checkpoint();
@@ -465,7 +504,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       relayUrl: relay.url,
       connectionsUrl: relay.connectionsUrl,
       lambdaUrl: lambda.url,
-      awsEndpoint,
+      awsEndpoint: router.endpoint,
       emulatorEndpoint,
       fidelityProxy: parts.proxy !== undefined,
       ownsEmulator: parts.moto !== undefined,

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { FederatedApi } from '@apigw-federation/core';
 import { PortInUseError } from './ports.js';
 import {
+  DEFAULT_AWS_PORT,
   DEFAULT_LAMBDA_PORT,
   DEFAULT_RELAY_PORT,
   DEFAULT_SCHEDULE_SECONDS,
@@ -31,6 +32,8 @@ schedule.
 options:
   --relay-port <port>         WebSocket API (relay) port, default ${DEFAULT_RELAY_PORT} (env FED_RELAY_PORT)
   --lambda-port <port>        Lambda Invoke endpoint port, default ${DEFAULT_LAMBDA_PORT} (env FED_LAMBDA_PORT)
+  --aws-port <port>           AWS endpoint port, default ${DEFAULT_AWS_PORT} (env FED_AWS_PORT); API Gateway write
+                              calls made through it become change events (CloudTrail stand-in)
   --schedule-seconds <n>      seconds between discovery runs, default ${DEFAULT_SCHEDULE_SECONDS} (0: only at start)
   --no-seed                   do not create the demo APIs
   --moto-fixes                with AWS_ENDPOINT_URL: put the fidelity proxy (API Gateway paging, OpenAPI 3
@@ -47,6 +50,7 @@ environment:
 export interface StartOptions {
   relayPort?: number;
   lambdaPort?: number;
+  awsPort?: number;
   scheduleSeconds?: number;
   seed: boolean;
   /** `--moto-fixes`; undefined when not given (the environment decides). */
@@ -61,6 +65,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions {
     options: {
       'relay-port': { type: 'string' },
       'lambda-port': { type: 'string' },
+      'aws-port': { type: 'string' },
       'schedule-seconds': { type: 'string' },
       'no-seed': { type: 'boolean', default: false },
       'moto-fixes': { type: 'boolean' },
@@ -84,7 +89,9 @@ export function parseStartArgs(argv: readonly string[]): StartOptions {
   }
   const relayPort = parsePort(values['relay-port'], '--relay-port');
   const lambdaPort = parsePort(values['lambda-port'], '--lambda-port');
+  const awsPort = parsePort(values['aws-port'], '--aws-port');
   return {
+    ...(awsPort === undefined ? {} : { awsPort }),
     ...(relayPort === undefined ? {} : { relayPort }),
     ...(lambdaPort === undefined ? {} : { lambdaPort }),
     ...(scheduleSeconds === undefined ? {} : { scheduleSeconds }),
@@ -130,10 +137,11 @@ export function formatCatalog(apis: readonly FederatedApi[]): string {
 export function describeAwsEndpoint(
   runtime: Pick<LocalRuntime, 'fidelityProxy' | 'ownsEmulator' | 'emulatorEndpoint'>,
 ): string {
-  if (runtime.ownsEmulator) return `fidelity proxy in front of moto at ${runtime.emulatorEndpoint}`;
+  const tap = 'API Gateway writes through it become change events';
+  if (runtime.ownsEmulator) return `${tap}; fidelity proxy in front of moto at ${runtime.emulatorEndpoint}`;
   if (runtime.fidelityProxy)
-    return `fidelity proxy (--moto-fixes) in front of your endpoint ${runtime.emulatorEndpoint}`;
-  return "your endpoint (AWS_ENDPOINT_URL): the agent's calls reach it unchanged";
+    return `${tap}; fidelity proxy (--moto-fixes) in front of your endpoint ${runtime.emulatorEndpoint}`;
+  return `${tap}; your endpoint ${runtime.emulatorEndpoint} (AWS_ENDPOINT_URL) gets the calls unchanged`;
 }
 
 /** One line on the discovery run at start: what it found, its API Gateway calls, and whether it was partial. */
@@ -166,7 +174,8 @@ function shellQuote(text: string): string {
 
 /** The copy-paste commands printed at start, with a real API and plan of the catalog. */
 export function formatCommands(
-  runtime: Pick<LocalRuntime, 'relayUrl' | 'token' | 'lambdaUrl'>,
+  runtime: Pick<LocalRuntime, 'relayUrl' | 'token' | 'lambdaUrl'> &
+    Partial<Pick<LocalRuntime, 'awsEndpoint'>>,
   apis: readonly FederatedApi[],
 ): string {
   const example = [...apis]
@@ -208,6 +217,14 @@ export function formatCommands(
     '  gravitee_integration_providers_0_integrationId=<integration id> \\',
     '  npx apigw-fed gravitee',
     '',
+    ...(runtime.awsEndpoint
+      ? [
+          'Change events (API Gateway write calls through the AWS endpoint reach a connected control plane in a second or so):',
+          `  aws apigateway create-deployment --endpoint-url ${runtime.awsEndpoint} --region us-east-1 \\\n` +
+            `      --rest-api-id ${example?.source.restApiId ?? '<rest api id>'} --stage-name ${example?.source.stageName ?? 'prod'}`,
+          '',
+        ]
+      : []),
   ];
   return `${text.join('\n')}\n`;
 }
@@ -258,6 +275,7 @@ export async function main(
     runtime = await startLocalRuntime({
       ...(options.relayPort === undefined ? {} : { relayPort: options.relayPort }),
       ...(options.lambdaPort === undefined ? {} : { lambdaPort: options.lambdaPort }),
+      ...(options.awsPort === undefined ? {} : { awsPort: options.awsPort }),
       ...(options.scheduleSeconds === undefined ? {} : { scheduleSeconds: options.scheduleSeconds }),
       seed: options.seed,
       ...(options.motoFixes ? { motoFixes: true } : {}),

@@ -8,7 +8,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { APIGatewayClient, GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import {
+  APIGatewayClient,
+  CreateDeploymentCommand,
+  GetApiKeyCommand,
+  GetUsagePlanKeysCommand,
+} from '@aws-sdk/client-api-gateway';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CatalogApi, ControlPlaneClient } from '../../client/control-plane-client.js';
@@ -95,6 +100,7 @@ function motoProcesses(port: string): number[] {
 describe('npm start (local runtime as a child process)', () => {
   let runtime: Started;
   let relayPort: number;
+  let awsPort: number;
   let lambdaPort: number;
   let relayUrl: string;
   let token: string;
@@ -108,7 +114,10 @@ describe('npm start (local runtime as a child process)', () => {
   beforeAll(async () => {
     relayPort = await freePort();
     lambdaPort = await freePort();
+    awsPort = await freePort();
     runtime = startRuntime([
+      '--aws-port',
+      String(awsPort),
       '--relay-port',
       String(relayPort),
       '--lambda-port',
@@ -192,6 +201,44 @@ describe('npm start (local runtime as a child process)', () => {
     const out = await client.send(new GetUsagePlanKeysCommand({ usagePlanId, limit: 500 }));
     return (out.items ?? []).map((key) => key.id!);
   };
+
+  it('a create-deployment through the printed AWS endpoint reaches the client as api.upserted, without a discovery invoke', async () => {
+    const out = runtime.stdout();
+    const command =
+      /aws apigateway create-deployment --endpoint-url (\S+) --region us-east-1 \\\n\s+--rest-api-id (\S+) --stage-name (\S+)/.exec(
+        out,
+      );
+    expect(command?.[1]).toBe(`http://127.0.0.1:${awsPort}`);
+    const [, , restApiId, stageName] = command!;
+    const before = [...client.catalog.values()].find(
+      (api) => (api.source as { restApiId?: string }).restApiId === restApiId && api.version === stageName,
+    );
+    expect(before).toBeDefined();
+    const upserted = new Promise<{ payload: { id: string; source: { deploymentId: string } } }>((resolve) => {
+      const onEvent = (e: { event: string; payload: { id: string; source: { deploymentId: string } } }) => {
+        if (e.event === 'api.upserted' && e.payload.id === before!.id) {
+          client.off('event', onEvent);
+          resolve(e);
+        }
+      };
+      client.on('event', onEvent);
+    });
+    const completed = new Promise<{ payload: { targeted?: boolean } }>((resolve) => {
+      const onEvent = (e: { event: string; payload: { targeted?: boolean } }) => {
+        if (e.event === 'discovery.completed') {
+          client.off('event', onEvent);
+          resolve(e);
+        }
+      };
+      client.on('event', onEvent);
+    });
+    // The printed command, made with the SDK (the same request the AWS CLI sends).
+    const deployment = await awsApiGateway.send(new CreateDeploymentCommand({ restApiId, stageName }));
+    const event = await upserted;
+    expect(event.payload.source.deploymentId).toBe(deployment.id);
+    expect((await completed).payload.targeted).toBe(true);
+    expect(runtime.stdout()).not.toMatch(/discovery: \d+ API\(s\) added or changed/);
+  });
 
   it('subscribes and unsubscribes through the relay: the key lands on the usage plan, then is deleted', async () => {
     const { api, plan } = petstoreProd();

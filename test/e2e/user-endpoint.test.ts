@@ -65,8 +65,11 @@ async function startAgainst(
 ): Promise<{ runtime: RuntimeProcess; relayPort: number; lambdaPort: number }> {
   const relayPort = await freePort();
   const lambdaPort = await freePort();
+  const awsPort = await freePort();
   const runtime = startRuntimeProcess(
     [
+      '--aws-port',
+      String(awsPort),
       '--relay-port',
       String(relayPort),
       '--lambda-port',
@@ -122,7 +125,8 @@ describe('npm start with AWS_ENDPOINT_URL: an endpoint that pages like API Gatew
     expect(out).toContain('demo APIs already present in the emulator: not seeding again');
     expect(out).toMatch(
       new RegExp(
-        `^AWS endpoint:\\s+${user.endpoint.endpoint}\\s+\\(your endpoint \\(AWS_ENDPOINT_URL\\)`,
+        // the printed endpoint is the runtime's (its API Gateway writes become change events), in front of the user's
+        `^AWS endpoint:\\s+http://127\\.0\\.0\\.1:\\d+\\s+\\(API Gateway writes through it become change events; your endpoint ${user.endpoint.endpoint} \\(AWS_ENDPOINT_URL\\)`,
         'm',
       ),
     );
