@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay,gravitee]
+ * `npm run bench [-- --scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,gravitee]
  *   [--only gravitee] [--gravitee-apis N]`
  *
  * Measures, side by side in one run on the emulated AWS (moto behind the fidelity proxy: API Gateway
@@ -13,6 +13,7 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchChangeEvents, CHANGES } from './change-events.js';
 import {
   benchDiscovery,
   bundleDiscoveryChild,
@@ -60,7 +61,7 @@ function parseCli() {
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--scenario S|M|L|all] [--quick] [--skip footprint,subscriptions,relay,gravitee] [--only gravitee] [--gravitee-apis N]',
+      'usage: npm run bench -- [--scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,gravitee] [--only gravitee] [--gravitee-apis N]',
     );
     process.exit(0);
   }
@@ -84,7 +85,32 @@ function parseCli() {
   return { scenarios, skip, quick: values.quick, only: values.only, graviteeApis };
 }
 
+/** `--scenario change-events`: that scenario alone (it starts its own `npm start`). */
+async function mainChangeEvents(): Promise<void> {
+  const started = new Date();
+  const t0 = performance.now();
+  const progress = (message: string) =>
+    process.stderr.write(
+      `[bench ${String(Math.round((performance.now() - t0) / 1000)).padStart(4)} s] ${message}\n`,
+    );
+  const { figures, details } = await benchChangeEvents(progress);
+  const stamp = resultStamp(started);
+  const file = writeResults(join(REPO_ROOT, 'bench', 'results'), stamp, {
+    startedAt: started.toISOString(),
+    durationSeconds: round((performance.now() - t0) / 1000, 1),
+    scenario: { scenarios: [{ name: 'change-events', changes: CHANGES }] },
+    machine: machine(),
+    commit: gitCommit(REPO_ROOT),
+    figures,
+    details: { changeEvents: details },
+  });
+  console.log(`## Benchmark (change-events) — ${stamp}\n`);
+  console.log(markdownTable(figures));
+  console.log(`\nResults: ${file}`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('change-events')) return mainChangeEvents();
   const { scenarios: wantedScenarios, skip, only, graviteeApis } = parseCli();
   const scenarios: ScenarioName[] = only ? [] : wantedScenarios;
   const started = new Date();

@@ -23,6 +23,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     'FED_RELAY_TOKEN',
     'FED_RELAY_PORT',
     'FED_LAMBDA_PORT',
+    'FED_AWS_PORT',
     'FED_MOTO_FIXES',
     'FED_CONFIG',
     'FED_CONFIG_FILE',
