@@ -9,7 +9,12 @@
  * the agent itself (never turned into another error), and subscriptions, the relay (`@connections`) and the
  * Lambda Invoke path (`discover`) working as with the built-in moto.
  */
-import { APIGatewayClient, GetApiKeyCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import {
+  APIGatewayClient,
+  CreateDeploymentCommand,
+  GetApiKeyCommand,
+  GetUsagePlanKeysCommand,
+} from '@aws-sdk/client-api-gateway';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CatalogApi, ControlPlaneClient } from '../../client/control-plane-client.js';
@@ -322,6 +327,31 @@ describe('npm start with AWS_ENDPOINT_URL: an endpoint that throttles at 10 requ
     // the Lambda invocations and the @connections posts stayed in the runtime
     expect(user.endpoint.calls.count({ service: 'lambda' })).toBe(0);
     expect(user.endpoint.calls.count({ service: 'execute-api' })).toBe(0);
+
+    // change events with the user's endpoint: a create-deployment through the printed AWS endpoint
+    const printed =
+      /create-deployment --endpoint-url (\S+) --region us-east-1 \\\n\s+--rest-api-id (\S+) --stage-name (\S+)/.exec(
+        runtime.stdout(),
+      );
+    expect(printed, runtime.stdout()).not.toBeNull();
+    const [, awsEndpoint, restApiId, stageName] = printed!;
+    const upserted = new Promise<string | undefined>((resolve) => {
+      client!.on(
+        'event',
+        (e: { event: string; payload: { source?: { restApiId?: string; deploymentId?: string } } }) => {
+          if (e.event === 'api.upserted' && e.payload.source?.restApiId === restApiId)
+            resolve(e.payload.source?.deploymentId);
+        },
+      );
+    });
+    const gateway = new APIGatewayClient({
+      endpoint: awsEndpoint,
+      region: 'us-east-1',
+      credentials: CREDENTIALS,
+    });
+    const deployment = await gateway.send(new CreateDeploymentCommand({ restApiId, stageName }));
+    gateway.destroy();
+    expect(await upserted).toBe(deployment.id);
     await client.close();
     expect(await stopRuntimeProcess(runtime)).toEqual({ code: 0, signal: null });
   }, 120_000);
