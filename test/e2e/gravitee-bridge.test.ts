@@ -193,6 +193,8 @@ beforeAll(async () => {
       String(relayPort),
       '--lambda-port',
       String(await freePort()),
+      '--aws-port',
+      String(await freePort()),
     ],
     env,
   );
