@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -44,6 +44,34 @@ export function serviceName(name: FunctionName): string {
  * (zod) with the layer.
  */
 export const EXTERNAL_MODULES = ['@aws-sdk/*', '@apigw-federation/core', ...SHARED_PACKAGES];
+
+/** Lambda's limit on the environment of a function: every name and value, 4 KB in all. */
+export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4096;
+/** What a value unknown at synth (a `Ref`, `Fn::GetAtt`, `Fn::ImportValue`) is counted as: a long ARN. */
+export const TOKEN_ESTIMATE_BYTES = 160;
+
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] } | null)?.['Fn::Join'];
+  if (join) {
+    const [separator, parts] = join;
+    return (
+      parts.reduce<number>((sum, part) => sum + valueBytes(part), 0) + separator.length * (parts.length - 1)
+    );
+  }
+  return TOKEN_ESTIMATE_BYTES;
+}
+
+/**
+ * Size of a synthesized (resolved) Lambda environment as Lambda counts it, names and values, each value
+ * unknown at synth counted as {@link TOKEN_ESTIMATE_BYTES}.
+ */
+export function environmentBytes(variables: Record<string, unknown>): number {
+  return Object.entries(variables).reduce(
+    (sum, [name, value]) => sum + Buffer.byteLength(name, 'utf8') + valueBytes(value),
+    0,
+  );
+}
 
 export interface FederationFunctionProps {
   /** Which handler (`functions/<name>/handler.ts`). */
@@ -127,6 +155,21 @@ export class FederationFunction extends Construct {
         externalModules: EXTERNAL_MODULES,
         forceDockerBundling: false,
         logLevel: nodejs.LogLevel.WARNING,
+      },
+    });
+
+    // Lambda refuses a function whose environment (names and values) exceeds 4 KB.
+    this.node.addValidation({
+      validate: () => {
+        const vars = Stack.of(this).resolve(
+          (this.function.node.defaultChild as lambda.CfnFunction).environment,
+        ) as { variables?: Record<string, unknown> } | undefined;
+        const bytes = environmentBytes(vars?.variables ?? {});
+        return bytes > LAMBDA_ENVIRONMENT_MAX_BYTES
+          ? [
+              `The environment of function '${props.name}' is about ${bytes} bytes: Lambda allows ${LAMBDA_ENVIRONMENT_MAX_BYTES}`,
+            ]
+          : [];
       },
     });
 

@@ -1,8 +1,9 @@
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import {
-  DOCUMENTED_POLICY,
   documentedPolicyDocument,
+  documentedStatementsJson,
   optInStatement,
   optInStatementJson,
 } from '../iam/documented-policy.js';
@@ -36,20 +37,29 @@ export class MemberAccountRole extends Construct {
     if (props.trustedRoleArns.length === 0) {
       throw new Error('MemberAccountRole: expected at least one trusted agent role ARN, received none');
     }
+    const partition = Stack.of(this).partition;
     const principals = [...new Set(props.trustedRoleArns)].map((arn) => new iam.ArnPrincipal(arn));
     this.role = new iam.Role(this, 'Role', {
       roleName: props.roleName ?? MEMBER_ROLE_NAME,
       description: 'apigw-federation: documented minimum API Gateway policy for the federation agent',
       assumedBy: new iam.CompositePrincipal(...principals),
       inlinePolicies: {
-        DocumentedMinimumPolicy: documentedPolicyDocument(),
+        DocumentedMinimumPolicy: documentedPolicyDocument({ partition }),
         // Beyond the documented policy, only when the sweeper is configured: a policy of its own.
         ...(props.sweepLostKeys
-          ? { SweepLostKeys: new iam.PolicyDocument({ statements: [optInStatement('sweepLostKeys')] }) }
+          ? {
+              SweepLostKeys: new iam.PolicyDocument({
+                statements: [optInStatement('sweepLostKeys', { partition })],
+              }),
+            }
           : {}),
       },
     });
-    acknowledgeDocumentedWildcards(this.role, DOCUMENTED_POLICY.Statement);
-    if (props.sweepLostKeys) acknowledgeSweeperWildcards(this.role, optInStatementJson('sweepLostKeys'));
+    acknowledgeDocumentedWildcards(
+      this.role,
+      (['discovery', 'subscriptions'] as const).flatMap((c) => documentedStatementsJson(c, { partition })),
+    );
+    if (props.sweepLostKeys)
+      acknowledgeSweeperWildcards(this.role, optInStatementJson('sweepLostKeys', { partition }));
   }
 }

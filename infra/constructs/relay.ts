@@ -120,6 +120,8 @@ export class Relay extends Construct {
     );
 
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
+      // Unique per deployment (a stack name is unique per account and region); not the construct id.
+      apiName: `${Stack.of(this).stackName}-relay`,
       description: 'apigw-federation relay: the control plane connects here',
       routeSelectionExpression: '$request.body.action',
       connectRouteOptions: { integration: connectionIntegration, authorizer },

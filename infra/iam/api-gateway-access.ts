@@ -1,3 +1,4 @@
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { FederationFunction } from '../constructs/federation-function.js';
@@ -41,19 +42,20 @@ export function grantApiGatewayAccess(
   props: ApiGatewayAccessProps = {},
 ): ApiGatewayAccess {
   const { regions, optIns = [] } = props;
+  const partition = Stack.of(scope).partition;
   const policy = new iam.Policy(scope, 'ApiGatewayPolicy', {
-    statements: documentedStatements(capability, { regions }),
+    statements: documentedStatements(capability, { regions, partition }),
     roles: [fn.role],
   });
-  acknowledgeDocumentedWildcards(policy, documentedStatementsJson(capability, { regions }));
+  acknowledgeDocumentedWildcards(policy, documentedStatementsJson(capability, { regions, partition }));
 
   let optInPolicy: iam.Policy | undefined;
   if (optIns.includes('sweepLostKeys')) {
     optInPolicy = new iam.Policy(scope, 'SweepLostKeysPolicy', {
-      statements: [optInStatement('sweepLostKeys', { regions })],
+      statements: [optInStatement('sweepLostKeys', { regions, partition })],
       roles: [fn.role],
     });
-    acknowledgeSweeperWildcards(optInPolicy, optInStatementJson('sweepLostKeys', { regions }));
+    acknowledgeSweeperWildcards(optInPolicy, optInStatementJson('sweepLostKeys', { regions, partition }));
   }
 
   const roleArns = [...new Set(props.assumeRoleArns ?? [])];
@@ -61,9 +63,11 @@ export function grantApiGatewayAccess(
     fn.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: roleArns }),
     );
+    // The documented `*` region: the core limits each role's session to its sources' regions
+    // (`sessionPoliciesByRole`, `aws:RequestedRegion`), which keeps it within STS's 2,048 characters.
     fn.addEnvironment(
       'FED_ASSUME_ROLE_POLICY',
-      JSON.stringify(apiGatewayPolicyJson(capability, { regions, optIns: [...optIns] })),
+      Stack.of(scope).toJsonString(apiGatewayPolicyJson(capability, { partition, optIns: [...optIns] })),
     );
   }
   return { policy, optInPolicy };

@@ -98,13 +98,22 @@ export interface DocumentedStatementOptions {
    * @default - the documented `*` region
    */
   readonly regions?: readonly string[];
+  /**
+   * Partition of the ARNs: in a stack, `Stack.of(scope).partition` (a literal when the region is known,
+   * `AWS::Partition` otherwise). @default 'aws' (the documented document, verbatim)
+   */
+  readonly partition?: string;
 }
 
-function withRegions(resources: readonly string[], regions: readonly string[] | undefined): string[] {
-  if (!regions || regions.length === 0) return [...resources];
+function withRegions(
+  resources: readonly string[],
+  regions: readonly string[] | undefined,
+  partition = 'aws',
+): string[] {
   const prefix = `arn:aws:apigateway:${DOCUMENTED_REGION}::`;
-  return [...new Set(regions)].flatMap((region) =>
-    resources.map((resource) => `arn:aws:apigateway:${region}::${resource.slice(prefix.length)}`),
+  const targets = regions && regions.length > 0 ? [...new Set(regions)] : [DOCUMENTED_REGION];
+  return targets.flatMap((region) =>
+    resources.map((resource) => `arn:${partition}:apigateway:${region}::${resource.slice(prefix.length)}`),
   );
 }
 
@@ -118,7 +127,7 @@ export function documentedStatementsJson(
     return {
       Effect: statement.Effect,
       Action: [...statement.Action],
-      Resource: withRegions(statement.Resource, options.regions),
+      Resource: withRegions(statement.Resource, options.regions, options.partition),
     };
   });
 }
@@ -132,7 +141,7 @@ export function optInStatementJson(
   return {
     Effect: statement.Effect,
     Action: [...statement.Action],
-    Resource: withRegions(statement.Resource, options.regions),
+    Resource: withRegions(statement.Resource, options.regions, options.partition),
   };
 }
 
@@ -189,7 +198,19 @@ export function apiGatewayPolicyJson(
   };
 }
 
-/** The whole documented policy as a CDK policy document (member-account roles carry all of it). */
-export function documentedPolicyDocument(): iam.PolicyDocument {
-  return iam.PolicyDocument.fromJson(JSON.parse(JSON.stringify(DOCUMENTED_POLICY)));
+/**
+ * The whole documented policy as a CDK policy document (member-account roles carry all of it), its ARNs
+ * in `partition`.
+ */
+export function documentedPolicyDocument(
+  options: Pick<DocumentedStatementOptions, 'partition'> = {},
+): iam.PolicyDocument {
+  return iam.PolicyDocument.fromJson({
+    Version: DOCUMENTED_POLICY.Version,
+    Statement: DOCUMENTED_POLICY.Statement.map((statement) => ({
+      Effect: statement.Effect,
+      Action: [...statement.Action],
+      Resource: withRegions(statement.Resource, undefined, options.partition),
+    })),
+  });
 }

@@ -4,6 +4,11 @@ import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js'
 import type { IConstruct } from 'constructs';
 import type { DocumentedStatement } from './documented-policy.js';
 
+/** A resource (possibly holding tokens, e.g. the partition) as cdk-nag names it in a finding id. */
+function finding(scope: IConstruct, resource: string): string {
+  return flattenCfnReference(Stack.of(scope).resolve(resource));
+}
+
 /**
  * Acknowledges, one finding at a time, the cdk-nag `AwsSolutions-IAM5` findings of the documented API
  * Gateway resources granted on `scope`: every documented resource carries a wildcard (the region, and
@@ -16,7 +21,7 @@ export function acknowledgeDocumentedWildcards(
   for (const resource of new Set(statements.flatMap((s) => s.Resource))) {
     if (!resource.includes('*')) continue;
     Validations.of(scope).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${resource}]`,
+      id: `AwsSolutions-IAM5[Resource::${finding(scope, resource)}]`,
       reason:
         'Documented minimum API Gateway policy (seed 000, "Minimum AWS permissions"): ids of REST APIs, stages, ' +
         'usage plans and keys are discovered or created at run time; API Gateway ARNs carry no account.',
@@ -32,7 +37,7 @@ export function acknowledgeSweeperWildcards(scope: IConstruct, statement: Docume
   for (const resource of statement.Resource) {
     if (!resource.includes('*')) continue;
     Validations.of(scope).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${resource}]`,
+      id: `AwsSolutions-IAM5[Resource::${finding(scope, resource)}]`,
       reason:
         'Opt-in sweepLostKeys: GetApiKeys with a name query in every region of the documented policy (its `*` ' +
         'region); the /apikeys collection has no id to narrow it to and API Gateway ARNs carry no account.',
@@ -45,6 +50,8 @@ export function acknowledgeSweeperWildcards(scope: IConstruct, statement: Docume
  * rendered the way cdk-nag renders it) on `scope`, with its reason.
  */
 export function acknowledgeResourceWildcard(scope: IConstruct, resourceArn: string, reason: string): void {
-  const finding = flattenCfnReference(Stack.of(scope).resolve(resourceArn));
-  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${finding}]`, reason });
+  Validations.of(scope).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${finding(scope, resourceArn)}]`,
+    reason,
+  });
 }

@@ -1,15 +1,18 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
+import { sessionPoliciesByRole } from '../../layers/federation-core/src/aws/session-policy.js';
 import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
 import { ApiGatewayAccountLogging } from '../constructs/api-gateway-account-logging.js';
 import { ChangeEvents } from '../constructs/change-events.js';
+import { CONFIG_FILE_PATH, ConfigLayer } from '../constructs/config-layer.js';
 import { CoreLayer } from '../constructs/core-layer.js';
 import { Discovery } from '../constructs/discovery.js';
 import { Observability } from '../constructs/observability.js';
 import { Relay } from '../constructs/relay.js';
 import { Secrets } from '../constructs/secrets.js';
 import { Subscriptions } from '../constructs/subscriptions.js';
+import { apiGatewayPolicyJson } from '../iam/documented-policy.js';
 
 export interface FederationStackProps extends StackProps {
   /** The validated agent settings (sources, schedule, labels, ...). */
@@ -36,11 +39,12 @@ export interface FederationStackProps extends StackProps {
 
 /**
  * The agent: core layer, secrets, discovery, subscriptions, relay and observability. Composes the
- * capability constructs; the configuration reaches the functions as `FED_CONFIG` (validated JSON) plus
- * the generated resource names.
+ * capability constructs; the configuration reaches the functions as a file in a layer of its own
+ * (`FED_CONFIG_FILE`, see `ConfigLayer`), the generated resource names as environment variables.
  */
 export class FederationStack extends Stack {
   readonly coreLayer: CoreLayer;
+  readonly configLayer: ConfigLayer;
   readonly secrets: Secrets;
   readonly discovery: Discovery;
   readonly subscriptions: Subscriptions;
@@ -54,10 +58,13 @@ export class FederationStack extends Stack {
     const { config } = props;
 
     this.coreLayer = new CoreLayer(this, 'Core');
+    this.configLayer = new ConfigLayer(this, 'Config', { config });
     this.secrets = new Secrets(this, 'Secrets');
+    // Each member-account session policy within STS's limit (fails synth with the sources' regions).
+    checkSessionPolicies(config);
 
     const environment: Record<string, string> = {
-      FED_CONFIG: JSON.stringify(config),
+      FED_CONFIG_FILE: CONFIG_FILE_PATH,
       FED_TABLE_NAME: props.table.tableName,
       FED_RELAY_TOKEN_SECRET: this.secrets.relayToken.secretArn,
       FED_API_KEY_SECRET: this.secrets.apiKeySecret.secretArn,
@@ -124,6 +131,7 @@ export class FederationStack extends Stack {
       this.relay.connection,
       this.relay.command,
     ];
+    for (const fn of functions) fn.function.addLayers(this.configLayer.layer);
     this.observability = new Observability(this, 'Observability', {
       functions,
       deadLetterQueues: [
@@ -168,4 +176,20 @@ export class FederationStack extends Stack {
     });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
   }
+}
+
+/**
+ * Fails synth when a member-account session policy would exceed STS's 2,048 characters: each role's
+ * policy (the function's statements, the longest partition name, its sources' regions), as the core
+ * builds it at run time.
+ */
+function checkSessionPolicies(config: AgentConfig): void {
+  const policies = [
+    apiGatewayPolicyJson('discovery', { partition: 'aws-us-gov' }),
+    apiGatewayPolicyJson('subscriptions', {
+      partition: 'aws-us-gov',
+      optIns: config.sweepLostKeys ? ['sweepLostKeys'] : [],
+    }),
+  ];
+  for (const policy of policies) sessionPoliciesByRole(JSON.stringify(policy), config.sources);
 }

@@ -97,6 +97,43 @@ describe('AwsClientFactory', () => {
     ]);
   });
 
+  it('passes each role its own session policy when given one per role ARN', async () => {
+    const policyOf = (region: string) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['apigateway:GET'],
+            Resource: ['arn:aws:apigateway:*::/restapis'],
+            Condition: { StringEquals: { 'aws:RequestedRegion': [region] } },
+          },
+        ],
+      });
+    const a = 'arn:aws:iam::111122223333:role/fed';
+    const b = 'arn:aws:iam::444455556666:role/fed';
+    const clients = new AwsClientFactory({
+      region: emu.region,
+      endpoint: emu.endpoint,
+      credentials: TEST_CREDENTIALS,
+      assumeRoleSessionPolicy: { [a]: policyOf('eu-west-1'), [b]: policyOf('us-east-1') },
+    });
+    const requests: { RoleArn?: string; Policy?: string }[] = [];
+    clients.sts().middlewareStack.add(
+      (next) => async (args) => {
+        requests.push(args.input as { RoleArn?: string; Policy?: string });
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    await clients.apiGateway({ region: 'eu-west-1', roleArn: a }).send(new GetRestApisCommand({}));
+    await clients.apiGateway({ region: 'us-east-1', roleArn: b }).send(new GetRestApisCommand({}));
+    expect(requests.map((r) => [r.RoleArn, r.Policy])).toEqual([
+      [a, policyOf('eu-west-1')],
+      [b, policyOf('us-east-1')],
+    ]);
+  });
+
   it('gives the ledger client the agent region and the endpoint override', async () => {
     await factory().dynamoDocument().send(new ListTablesCommand({}));
     expect(emu.proxy.calls.byAccountRegion({ operation: 'ListTables' })).toEqual({

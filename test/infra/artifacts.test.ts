@@ -25,7 +25,7 @@ import {
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { APIGatewayClient, GetApiKeysCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -36,6 +36,7 @@ import { FUNCTION_NAMES, type FunctionName, REPO_ROOT } from '../../infra/constr
 import { CatalogRepository } from '../../layers/federation-core/src/ledger/catalog.js';
 import { createLedgerTable, keys } from '../../layers/federation-core/src/ledger/table.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
+import { inPartition } from './support.js';
 
 const FUNCTION_BUNDLE_LIMIT = 100 * 1024;
 const LAYER_LIMIT = 1.5 * 1024 * 1024;
@@ -89,7 +90,9 @@ function apiGatewayPolicyOf(name: FunctionName): PolicyDocument {
           Resource: unknown;
         }[],
     )
-    .filter((s) => [s.Action].flat().some((a) => a.startsWith('apigateway:')));
+    .filter((s) => [s.Action].flat().some((a) => a.startsWith('apigateway:')))
+    // An environment-agnostic synth: ARNs carry `AWS::Partition`, resolved here as on AWS.
+    .map((s) => ({ ...s, Resource: inPartition(s.Resource) }));
   return { Version: '2012-10-17', Statement: statements as PolicyDocument['Statement'] };
 }
 
@@ -101,8 +104,8 @@ const accessKeyOf = (name: FunctionName) =>
     .padEnd(12, 'X')}TEST`;
 
 /** Lays out a function like Lambda: /var/task, /opt (the layer), the runtime's SDK; all under a temp root. */
-const layouts = new Map<FunctionName, { taskRoot: string; nodePath: string }>();
-function layout(name: FunctionName): { taskRoot: string; nodePath: string } {
+const layouts = new Map<FunctionName, { taskRoot: string; nodePath: string; opt: string }>();
+function layout(name: FunctionName): { taskRoot: string; nodePath: string; opt: string } {
   const cached = layouts.get(name);
   if (cached) return cached;
   const root = join(work, name);
@@ -110,8 +113,10 @@ function layout(name: FunctionName): { taskRoot: string; nodePath: string } {
   const opt = join(root, 'opt');
   const runtimeModules = join(root, 'var', 'runtime', 'node_modules');
   cpSync(assetDir(functionResource(name)), taskRoot, { recursive: true });
-  const layer = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::LayerVersion')!;
-  cpSync(assetDir(layer), opt, { recursive: true });
+  // Every layer of the function, extracted into one /opt as Lambda does (the core, the settings).
+  for (const ref of functionResource(name).Properties.Layers as { Ref: string }[]) {
+    cpSync(assetDir(template.Resources[ref.Ref]!), opt, { recursive: true });
+  }
   // The Node.js 22 runtime provides SDK v3 under /var/runtime/node_modules.
   mkdirSync(runtimeModules, { recursive: true });
   symlinkSync(join(REPO_ROOT, 'node_modules', '@aws-sdk'), join(runtimeModules, '@aws-sdk'), 'dir');
@@ -122,8 +127,8 @@ function layout(name: FunctionName): { taskRoot: string; nodePath: string } {
     join(root, 'var', 'runtime'),
     taskRoot,
   ].join(':');
-  layouts.set(name, { taskRoot, nodePath });
-  return { taskRoot, nodePath };
+  layouts.set(name, { taskRoot, nodePath, opt });
+  return { taskRoot, nodePath, opt };
 }
 
 const BOOTSTRAP = `
@@ -173,7 +178,7 @@ async function invoke(
   event: unknown,
   options: { loadOnly?: boolean } = {},
 ): Promise<Invocation> {
-  const { taskRoot, nodePath } = layout(name);
+  const { taskRoot, nodePath, opt } = layout(name);
   const fn = functionResource(name);
   const variables: Record<string, string> = {};
   for (const [key, value] of Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>)) {
@@ -194,6 +199,8 @@ async function invoke(
       FED_RELAY_TOKEN_SECRET: relayTokenSecret,
       FED_API_KEY_SECRET: apiKeySecret,
       FED_CONNECTIONS_URL: connections.url,
+      // The settings file of the config layer, under this layout's /opt.
+      FED_CONFIG_FILE: join(opt, relative('/opt', variables.FED_CONFIG_FILE ?? '/opt/missing')),
       FED_DISCOVERY_FUNCTION: 'discovery-fn',
       FED_SUBSCRIPTIONS_FUNCTION: 'subscriptions-fn',
       NODE_PATH: nodePath,
@@ -337,7 +344,11 @@ describe('cdk synth (real, offline, local esbuild)', () => {
   });
 
   it('packages the core layer as nodejs/node_modules/@apigw-federation/core (CommonJS, under 1.5 MB)', () => {
-    const layer = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::LayerVersion')!;
+    const layer = Object.values(template.Resources).find(
+      (r) =>
+        r.Type === 'AWS::Lambda::LayerVersion' &&
+        existsSync(join(assetDir(r), 'nodejs', 'node_modules', '@apigw-federation', 'core')),
+    )!;
     const pkgDir = join(assetDir(layer), 'nodejs', 'node_modules', '@apigw-federation', 'core');
     const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
     expect(pkg).toMatchObject({ name: '@apigw-federation/core', main: 'index.js' });

@@ -14,12 +14,14 @@ import {
   OPT_IN_STATEMENTS,
 } from '../../infra/iam/documented-policy.js';
 import { LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
+import { parseAgentConfig } from '../../layers/federation-core/src/config/load.js';
 import { createLedgerTable } from '../../layers/federation-core/src/ledger/table.js';
 import {
   apiGatewayStatements,
   asArray,
   buildTestApp,
   functionOf,
+  inPartition,
   resourcesOf,
   roleOf,
   statementsOfRole,
@@ -273,11 +275,17 @@ describe('IAM: the documented policy, split', () => {
 describe('FederationStack: functions', () => {
   it('attaches the core layer to every function, on ARM64 Node.js 22 with tracing and its own log group', () => {
     const layers = Object.keys(base.federation.findResources('AWS::Lambda::LayerVersion'));
-    expect(layers).toHaveLength(1);
+    // The core, and the agent settings (ConfigLayer).
+    expect(layers).toHaveLength(2);
+    const core = base.stacks.federation.resolve(base.stacks.federation.coreLayer.layer.layerVersionArn);
+    const settings = base.stacks.federation.resolve(base.stacks.federation.configLayer.layer.layerVersionArn);
+    expect([core, settings].map((ref) => ref.Ref).sort()).toEqual([...layers].sort());
     const functions = base.federation.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions)).toHaveLength(FUNCTION_NAMES.length);
     for (const fn of Object.values(functions)) {
-      expect(fn.Properties.Layers).toEqual([{ Ref: layers[0] }]);
+      // Order is CDK's (sorted); the two layers' paths do not overlap.
+      expect(fn.Properties.Layers).toHaveLength(2);
+      expect(fn.Properties.Layers).toEqual(expect.arrayContaining([core, settings]));
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
@@ -291,7 +299,9 @@ describe('FederationStack: functions', () => {
     });
   });
 
-  it('passes the validated config and the generated resource names through the environment', () => {
+  it('passes the validated config as a file of its layer and the generated resource names through the environment', () => {
+    const file = join(withSources.stacks.federation.configLayer.directory, 'federation', 'config.json');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(parseAgentConfig(sourcesConfig));
     const env = (name: string) =>
       resourcesOf(withSources.federation)[functionOf(withSources.federation, name)]!.Properties!
         .Environment as {
@@ -299,8 +309,8 @@ describe('FederationStack: functions', () => {
       };
     for (const name of FUNCTION_NAMES) {
       const vars = env(name).Variables;
-      const config = JSON.parse(vars.FED_CONFIG as string);
-      expect(config).toMatchObject({ ...sourcesConfig });
+      expect(vars.FED_CONFIG).toBeUndefined();
+      expect(vars.FED_CONFIG_FILE).toBe('/opt/federation/config.json');
       expect(vars.FED_AGENT_ID).toBe('agent-1');
       expect(vars.FED_VERSION).toBe('9.9.9-test');
       expect(vars.POWERTOOLS_SERVICE_NAME).toBe(name);
@@ -497,7 +507,8 @@ describe('MemberAccountStack', () => {
       Statement: doc.Statement.map((s) => ({
         Effect: s.Effect,
         Action: asArray(s.Action),
-        Resource: asArray(s.Resource),
+        // An environment-agnostic stack: the partition is `AWS::Partition`.
+        Resource: asArray(inPartition(s.Resource)),
       })),
     });
     expect(normalise(policies[0]!.PolicyDocument as never)).toEqual(documented);
@@ -638,7 +649,11 @@ describe('IAM: opt-in sweepLostKeys (GET /apikeys for the lost-key sweeper)', ()
       'DocumentedMinimumPolicy',
       'SweepLostKeys',
     ]);
-    expect(policies(withSweeper)[1]!.PolicyDocument).toEqual({
+    const sweeperPolicy = policies(withSweeper)[1]!.PolicyDocument as { Statement: { Resource: unknown }[] };
+    expect({
+      ...sweeperPolicy,
+      Statement: sweeperPolicy.Statement.map((st) => ({ ...st, Resource: inPartition(st.Resource) })),
+    }).toEqual({
       Version: '2012-10-17',
       // CloudFormation's rendering of one-element lists.
       Statement: [{ Effect: 'Allow', Action: 'apigateway:GET', Resource: 'arn:aws:apigateway:*::/apikeys' }],

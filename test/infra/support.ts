@@ -123,3 +123,17 @@ export function apiGatewayStatements(
 export function resolve(stack: Stack, value: unknown): unknown {
   return stack.resolve(value);
 }
+
+/**
+ * A synthesized value with the partition resolved: `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},...]]}`
+ * (an environment-agnostic stack) becomes the string it is in `partition`; anything else is returned as is.
+ */
+export function inPartition(value: unknown, partition = 'aws'): unknown {
+  if (Array.isArray(value)) return value.map((v) => inPartition(v, partition));
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] } | null)?.['Fn::Join'];
+  if (!join) return value;
+  const parts = join[1].map((part) =>
+    (part as { Ref?: string } | null)?.Ref === 'AWS::Partition' ? partition : inPartition(part, partition),
+  );
+  return parts.every((p) => typeof p === 'string') ? parts.join(join[0]) : { 'Fn::Join': [join[0], parts] };
+}

@@ -7,6 +7,7 @@ export * from './aws/clients.js';
 export * from './aws/invoke.js';
 export * from './aws/rate-limiter.js';
 export * from './aws/retry.js';
+export * from './aws/session-policy.js';
 export * from './composition/root.js';
 export * from './config/load.js';
 export * from './config/schema.js';

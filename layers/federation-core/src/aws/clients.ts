@@ -30,8 +30,10 @@ export interface AwsClientFactoryOptions {
    * Session policy (IAM policy JSON) passed to `sts:AssumeRole`: a member account's role carries the
    * whole documented policy, and the session policy narrows each function's session to its own part
    * of it (discovery GET, subscriptions POST and DELETE), so the split holds across accounts too.
+   * One policy for every role, or one per role ARN (`sessionPoliciesByRole`: each limited to the
+   * regions of the sources using that role).
    */
-  readonly assumeRoleSessionPolicy?: string;
+  readonly assumeRoleSessionPolicy?: string | Readonly<Record<string, string>>;
   /** Session name for `sts:AssumeRole`. */
   readonly roleSessionName?: string;
 }
@@ -132,6 +134,11 @@ export class AwsClientFactory {
     return client;
   }
 
+  private sessionPolicy(roleArn: string): string | undefined {
+    const policy = this.options.assumeRoleSessionPolicy;
+    return typeof policy === 'string' || policy === undefined ? policy : policy[roleArn];
+  }
+
   /**
    * A cached credential provider for `roleArn`, refreshed before expiry. Shared by the clients of every
    * region of that role, so a multi-region source assumes its role once.
@@ -149,7 +156,7 @@ export class AwsClientFactory {
               RoleArn: roleArn,
               RoleSessionName: this.options.roleSessionName ?? 'apigw-federation',
               DurationSeconds: 3600,
-              Policy: this.options.assumeRoleSessionPolicy,
+              Policy: this.sessionPolicy(roleArn),
             }),
           )
           .then((out) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { sessionPoliciesByRole } from '../aws/session-policy.js';
 import { ConfigError } from '../errors.js';
 import { type AgentConfig, AgentConfigSchema } from './schema.js';
 
@@ -15,8 +16,11 @@ export interface RuntimeSettings {
   readonly discoveryFunctionName?: string;
   readonly subscriptionsFunctionName?: string;
   readonly version: string;
-  /** Session policy for `sts:AssumeRole` into member accounts (the function's part of the documented policy). */
-  readonly assumeRoleSessionPolicy?: string;
+  /**
+   * Session policy for `sts:AssumeRole` into member accounts, per role ARN: the function's part of the
+   * documented policy (`FED_ASSUME_ROLE_POLICY`) limited to the regions of the sources using that role.
+   */
+  readonly assumeRoleSessionPolicy?: Readonly<Record<string, string>>;
 }
 
 export interface LoadedConfig {
@@ -111,7 +115,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       discoveryFunctionName: env.FED_DISCOVERY_FUNCTION || undefined,
       subscriptionsFunctionName: env.FED_SUBSCRIPTIONS_FUNCTION || undefined,
       version: env.FED_VERSION ?? '0.1.0',
-      assumeRoleSessionPolicy: env.FED_ASSUME_ROLE_POLICY || undefined,
+      assumeRoleSessionPolicy: env.FED_ASSUME_ROLE_POLICY
+        ? sessionPoliciesByRole(env.FED_ASSUME_ROLE_POLICY, agent.sources)
+        : undefined,
     },
   };
 }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { scheduleProblem } from './schedule.js';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const ACCOUNT_ID = /^\d{12}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 /** A label is `key` or `key=value`, taken from REST API tags. */
 const LABEL = /^[\p{L}\p{N}\s_.:/+\-@]{1,128}(=[\p{L}\p{N}\s_.:/+\-@]{0,256})?$/u;
-const SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/;
 
 /** Unique name of a source, used in summaries and in `{ "sources": [...] }` discovery requests. */
 export const SourceNameSchema = z
@@ -96,7 +96,10 @@ const AgentConfigObjectSchema = z.strictObject({
    */
   schedule: z
     .string()
-    .regex(SCHEDULE, "expected an EventBridge expression like 'rate(15 minutes)' or 'cron(0/15 * * * ? *)'")
+    .superRefine((expression, ctx) => {
+      const problem = scheduleProblem(expression);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: expression });
+    })
     .optional(),
   /**
    * Opt-in change events: API Gateway's management calls, recorded by CloudTrail and delivered by

@@ -1,0 +1,172 @@
+/**
+ * What a first `cdk deploy` meets on real AWS (issue 16, "Deploy"): the templates checked against AWS's
+ * own rules and limits — partitions, names, schedules, account settings, sizes.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_FILE_PATH } from '../../infra/constructs/config-layer.js';
+import {
+  environmentBytes,
+  FUNCTION_NAMES,
+  LAMBDA_ENVIRONMENT_MAX_BYTES,
+} from '../../infra/constructs/federation-function.js';
+import { resolveAppSettings } from '../../infra/settings.js';
+import {
+  SESSION_POLICY_MAX_CHARS,
+  sessionPoliciesByRole,
+} from '../../layers/federation-core/src/aws/session-policy.js';
+import { parseAgentConfig } from '../../layers/federation-core/src/config/load.js';
+import { buildTestApp, functionOf, resourcesOf, roleOf } from './support.js';
+
+const GOV = { account: '111122223333', region: 'us-gov-west-1' };
+const GOV_MEMBER_ARN = 'arn:aws-us-gov:iam::444455556666:role/apigw-federation-member';
+
+describe('partition', () => {
+  it('builds every ARN with the partition of the deployment, never a literal arn:aws:', () => {
+    const gov = buildTestApp(
+      {
+        sources: [
+          { name: 'home', regions: ['us-gov-west-1'] },
+          { name: 'member', roleArn: GOV_MEMBER_ARN, regions: ['us-gov-west-1', 'us-gov-east-1'] },
+        ],
+        sweepLostKeys: true,
+      },
+      {
+        env: GOV,
+        scopeApiGatewayRegions: true,
+        member: { trustedRoleArns: ['arn:aws-us-gov:iam::111122223333:role/agent-discovery'], env: GOV },
+      },
+    );
+    for (const template of [gov.federation, gov.stateful, gov.member!]) {
+      const text = JSON.stringify(template.toJSON());
+      expect(text.match(/.{0,80}arn:aws:.{0,40}/g) ?? []).toEqual([]);
+    }
+    expect(JSON.stringify(gov.federation.toJSON())).toContain(
+      'arn:aws-us-gov:apigateway:us-gov-east-1::/restapis',
+    );
+  });
+});
+
+describe('relay WebSocket API', () => {
+  it('has a name of its own per deployment (the stack name), not the construct id', () => {
+    const names = ['ApigwFederation', 'PaymentsAgent'].map((stackPrefix) => {
+      const t = buildTestApp({}, { stackPrefix });
+      const [api] = Object.values(t.federation.findResources('AWS::ApiGatewayV2::Api'));
+      return api!.Properties.Name as string;
+    });
+    expect(names).toEqual(['ApigwFederation-relay', 'PaymentsAgent-relay']);
+  });
+});
+
+describe('schedule', () => {
+  const resolveWith = (schedule: string) =>
+    resolveAppSettings({ context: { config: { schedule } }, version: '1.0.0' });
+
+  it('synthesizes rate(1 minute), rate(5 minutes) and a six-field cron', () => {
+    for (const schedule of ['rate(1 minute)', 'rate(5 minutes)', 'cron(0/15 * * * ? *)']) {
+      const t = buildTestApp({ schedule });
+      t.federation.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: schedule });
+    }
+  });
+
+  it('fails at synth with a message on rate(1 minutes), rate(0 minutes) and a five-field cron', () => {
+    expect(() => resolveWith('rate(1 minutes)')).toThrow(/config\.schedule: expected 'rate\(1 minute\)'/);
+    expect(() => resolveWith('rate(0 minutes)')).toThrow(/config\.schedule: expected a rate of at least 1/);
+    expect(() => resolveWith('cron(0/15 * * * *)')).toThrow(/config\.schedule: expected six fields/);
+  });
+});
+
+/** IAM's limit on the inline policies of one role, together (whitespace not counted). */
+const ROLE_INLINE_POLICIES_MAX_CHARS = 10_240;
+const TWELVE_REGIONS = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'eu-central-1',
+  'eu-north-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-northeast-1',
+];
+const TWENTY_SOURCES = Array.from({ length: 20 }, (_, i) => {
+  const account = String(444455550000 + i);
+  return {
+    name: `member-${String(i).padStart(2, '0')}`,
+    accountId: account,
+    roleArn: `arn:aws:iam::${account}:role/apigw-federation-member`,
+    regions: TWELVE_REGIONS,
+  };
+});
+
+describe('sizes at 20 sources × 12 regions', () => {
+  const config = { sources: TWENTY_SOURCES, sweepLostKeys: true, labels: { include: ['team=payments'] } };
+  const t = buildTestApp(config, { scopeApiGatewayRegions: true });
+  const variables = (name: string) =>
+    (
+      resourcesOf(t.federation)[functionOf(t.federation, name)]!.Properties!.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+
+  it('keeps every function environment within Lambda’s 4 KB: the settings travel as a file in a layer', () => {
+    const sizes: Record<string, number> = {};
+    for (const name of FUNCTION_NAMES) {
+      const vars = variables(name);
+      sizes[name] = environmentBytes(vars);
+      expect(sizes[name], name).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_MAX_BYTES);
+      expect(vars.FED_CONFIG).toBeUndefined();
+      expect(vars.FED_CONFIG_FILE).toBe(CONFIG_FILE_PATH);
+      const layers = resourcesOf(t.federation)[functionOf(t.federation, name)]!.Properties!.Layers;
+      expect(layers).toContainEqual({
+        Ref: t.stacks.federation.resolve(t.stacks.federation.configLayer.layer.layerVersionArn).Ref,
+      });
+    }
+    const file = join(t.stacks.federation.configLayer.directory, 'federation', 'config.json');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(parseAgentConfig(config));
+    console.info(
+      `environment bytes at 20×12: ${JSON.stringify(sizes)} (limit ${LAMBDA_ENVIRONMENT_MAX_BYTES})`,
+    );
+  });
+
+  it('keeps each member-account session policy within STS’s 2,048 characters', () => {
+    const lengths: Record<string, number> = {};
+    for (const name of ['discovery', 'subscriptions']) {
+      const policies = sessionPoliciesByRole(
+        variables(name).FED_ASSUME_ROLE_POLICY as string,
+        TWENTY_SOURCES,
+      );
+      expect(Object.keys(policies)).toHaveLength(20);
+      lengths[name] = Math.max(...Object.values(policies).map((p) => p.length));
+      expect(lengths[name], name).toBeLessThanOrEqual(SESSION_POLICY_MAX_CHARS);
+    }
+    console.info(
+      `session policy chars at 20×12: ${JSON.stringify(lengths)} (limit ${SESSION_POLICY_MAX_CHARS})`,
+    );
+  });
+
+  it('keeps each role’s inline policies within IAM’s 10,240 characters', () => {
+    const resources = resourcesOf(t.federation);
+    for (const name of FUNCTION_NAMES) {
+      const role = roleOf(t.federation, name);
+      const docs = Object.values(resources)
+        .filter((r) => r.Type === 'AWS::IAM::Policy')
+        .filter((r) => ((r.Properties!.Roles ?? []) as { Ref: string }[]).some((x) => x.Ref === role))
+        .map((r) => JSON.stringify(r.Properties!.PolicyDocument));
+      const chars = docs.join('').replace(/\s/g, '').length;
+      expect(chars, name).toBeLessThanOrEqual(ROLE_INLINE_POLICIES_MAX_CHARS);
+    }
+  });
+
+  it('fails synth, naming the limit, when a source’s session policy would exceed 2,048 characters', () => {
+    const letter = (n: number) => String.fromCharCode(97 + (n % 26));
+    const regions = Array.from({ length: 120 }, (_, i) => `ap-southeast${letter(i)}${letter(i / 26)}-1`);
+    expect(() =>
+      buildTestApp({ sources: [{ name: 'wide', roleArn: TWENTY_SOURCES[0]!.roleArn, regions }] }),
+    ).toThrow(/STS allows 2048/);
+  });
+});
