@@ -6,6 +6,7 @@ import { tsImport } from 'tsx/esm/api';
 const COMMANDS = {
   start: '../local/start.ts',
   discover: '../cli/discover.ts',
+  'rotate-api-key-secret': '../cli/rotate-api-key-secret.ts',
   connect: '../client/cli.ts',
   apis: '../client/cli.ts',
   subscribe: '../client/cli.ts',
@@ -20,6 +21,7 @@ if (!command || !(command in COMMANDS) || command === '--help') {
     `usage: apigw-fed <command> [options]\n\n` +
       `  start         run the agent locally against an emulated AWS (same as npm start)\n` +
       `  discover      run one discovery and print the summary and the catalog as JSON\n` +
+      `  rotate-api-key-secret  rotate the API-key HMAC secret, keeping the versions in use\n` +
       `  connect       connect to a relay as a control plane and stream events\n` +
       `  apis          list the federated APIs and plans\n` +
       `  subscribe     subscribe an application to a plan\n` +

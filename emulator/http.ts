@@ -71,12 +71,13 @@ export function forward(
   target: URL,
   req: IncomingMessage,
   body: Buffer,
-  override?: { method: string; path: string },
+  override?: { method: string; path: string; headers?: Record<string, string> },
 ): Promise<UpstreamResponse> {
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
   }
+  Object.assign(headers, override?.headers);
   headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
     const upstream = (target.protocol === 'https:' ? httpsRequest : httpRequest)(

@@ -11,6 +11,7 @@
  * - `paging.ts`: real API Gateway paging of the list operations moto answers in one page;
  * - `exports.ts`: `GetExport` as API Gateway answers it;
  * - `usage-plan-keys.ts`: `GetUsagePlanKeys` without the deleted keys moto keeps listing;
+ * - `secret-labels.ts`: `PutSecretValue` leaves the previous version's other staging labels in place;
  * - `accounts.ts`: which account an access key belongs to; `http.ts`: forwarding and error shapes.
  *
  * Faults, throttling and refusals are answered by the proxy itself: such a request never reaches moto.
@@ -30,6 +31,7 @@ import { identifyRequest } from './operations.js';
 import { answerPaged, PAGED_OPERATIONS } from './paging.js';
 import { createPolicyGate } from './refusal.js';
 import { createRestApiTags } from './rest-api-tags.js';
+import { putSecretValueKeepingLabels } from './secret-labels.js';
 import { createThrottle, type ThrottleConfig, type ThrottleStats } from './throttle.js';
 import { withoutDeletedKeys } from './usage-plan-keys.js';
 
@@ -260,7 +262,11 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       }
     }
 
-    const upstream = await forward(target, req, body);
+    // 6. PutSecretValue keeps the other labels of the version it makes previous
+    const upstream =
+      identity.service === 'secretsmanager' && identity.operation === 'PutSecretValue'
+        ? await putSecretValueKeepingLabels(target, req, body)
+        : await forward(target, req, body);
     counters.forwarded++;
     if (
       identity.service === 'sts' &&

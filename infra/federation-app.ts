@@ -1,7 +1,8 @@
-import { type App, type Environment, Stack, Validations } from 'aws-cdk-lib';
+import { type App, Aws, type Environment, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { AgentConfig } from '../layers/federation-core/src/config/schema.js';
 import { ChangeEventForwarding } from './constructs/change-events.js';
+import { ApiGatewayAccountStack } from './stacks/api-gateway-account-stack.js';
 import { FederationStack } from './stacks/federation-stack.js';
 import { MemberAccountStack } from './stacks/member-account-stack.js';
 import { StatefulStack } from './stacks/stateful-stack.js';
@@ -21,7 +22,12 @@ export interface FederationAppSettings {
   /** @default 'live' */
   readonly relayStageName?: string;
   readonly alarmTopicArn?: string;
-  /** See `FederationStackProps.apiGatewayCloudWatchRole`. @default false */
+  /** Access logs of the relay's stage (the account already has its API Gateway CloudWatch role). @default false */
+  readonly relayAccessLogs?: boolean;
+  /**
+   * Also synthesize `ApiGatewayAccountStack` (the account's API Gateway CloudWatch Logs role, retained),
+   * deployed before the agent, and turn the relay's access logs on. @default false
+   */
   readonly apiGatewayCloudWatchRole?: boolean;
   /** When set, also synthesizes the member-account stack (deployed in another account). */
   readonly member?: {
@@ -47,6 +53,7 @@ export interface FederationAppStacks {
    * discovers, holding the rule that forwards that region's API Gateway events to the agent's bus.
    */
   readonly forwarding: Stack[];
+  readonly apiGatewayAccount?: ApiGatewayAccountStack;
 }
 
 /** Composes the app's stacks and applies cdk-nag. Reads neither context nor environment. */
@@ -54,26 +61,36 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
   const prefix = settings.stackPrefix ?? 'ApigwFederation';
   const stateful = new StatefulStack(app, `${prefix}Stateful`, {
     env: settings.env,
-    description: 'apigw-federation: ledger table (retained)',
+    description: 'apigw-federation: ledger table and API-key HMAC secret (retained)',
+    apiKeySecretName: `${prefix}/api-key-hmac`,
   });
+  const apiGatewayAccount = settings.apiGatewayCloudWatchRole
+    ? new ApiGatewayAccountStack(app, `${prefix}ApiGatewayAccount`, {
+        env: settings.env,
+        description: "apigw-federation (opt-in): the account's API Gateway CloudWatch Logs role (retained)",
+      })
+    : undefined;
   const federation = new FederationStack(app, prefix, {
     env: settings.env,
     description: 'apigw-federation: discovery, subscriptions, relay and observability',
     config: settings.config,
     table: stateful.table,
+    apiKeySecret: stateful.apiKeySecret,
+    apiKeySecretName: stateful.apiKeySecretName,
     version: settings.version,
     scopeApiGatewayRegions: settings.scopeApiGatewayRegions,
     relayStageName: settings.relayStageName,
     alarmTopicArn: settings.alarmTopicArn,
-    apiGatewayCloudWatchRole: settings.apiGatewayCloudWatchRole,
+    relayAccessLogs: settings.relayAccessLogs || settings.apiGatewayCloudWatchRole,
   });
   federation.addStackDependency(stateful);
+  if (apiGatewayAccount) federation.addStackDependency(apiGatewayAccount);
   let agentEventBusArn: string | undefined;
   if (settings.member && settings.config.changeEvents.enabled) {
     const { account, region } = settings.env ?? {};
     agentEventBusArn =
       settings.member.agentEventBusArn ??
-      (account && region ? `arn:aws:events:${region}:${account}:event-bus/default` : undefined);
+      (account && region ? `arn:${Aws.PARTITION}:events:${region}:${account}:event-bus/default` : undefined);
     if (!agentEventBusArn) {
       throw new Error(
         'changeEvents with a member stack: the agent account and region (or -c agentEventBusArn) are needed for the forwarding rule',
@@ -104,7 +121,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
         description: `apigw-federation: forwards ${other}'s API Gateway change events to the agent's bus in ${region}`,
       });
       new ChangeEventForwarding(stack, 'ChangeEventForwarding', {
-        agentEventBusArn: `arn:aws:events:${region}:${account}:event-bus/default`,
+        agentEventBusArn: `arn:${Aws.PARTITION}:events:${region}:${account}:event-bus/default`,
       });
       forwarding.push(stack);
     }
@@ -112,5 +129,5 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
   if (settings.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   }
-  return { stateful, federation, member, forwarding };
+  return { stateful, federation, member, forwarding, apiGatewayAccount };
 }

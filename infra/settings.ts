@@ -10,6 +10,7 @@ export const CONTEXT_KEYS = [
   'relayStageName',
   'alarmTopicArn',
   'apiGatewayCloudWatchRole',
+  'relayAccessLogs',
   'stackPrefix',
   'memberTrustedRoleArns',
   'memberRoleName',
@@ -138,6 +139,7 @@ export function resolveAppSettings(input: SettingsInput): FederationAppSettings 
     ),
     scopeApiGatewayRegions: optionalBoolean('scopeApiGatewayRegions', context.scopeApiGatewayRegions),
     apiGatewayCloudWatchRole: optionalBoolean('apiGatewayCloudWatchRole', context.apiGatewayCloudWatchRole),
+    relayAccessLogs: optionalBoolean('relayAccessLogs', context.relayAccessLogs),
     relayStageName: optionalString(
       'relayStageName',
       context.relayStageName,

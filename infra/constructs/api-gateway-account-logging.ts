@@ -1,13 +1,14 @@
-import { Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
 /**
- * The account-level API Gateway setting WebSocket stage logging needs: a role API Gateway uses to write
- * to CloudWatch Logs (`AWS::ApiGateway::Account`). One per account and region; deploy it only where the
- * account has none yet (`-c apiGatewayCloudWatchRole=true`), otherwise the stage fails with
- * "CloudWatch Logs role ARN must be set in account settings to enable logging".
+ * The account-level API Gateway setting WebSocket stage access logging needs: a role API Gateway uses
+ * to write to CloudWatch Logs (`AWS::ApiGateway::Account`). One per account and region, shared by
+ * everything in it, so both the role and the setting are retained when their stack is deleted: another
+ * API's logging may depend on them. Deployed only on request (`-c apiGatewayCloudWatchRole=true`), in
+ * a stack of its own (`ApiGatewayAccountStack`).
  */
 export class ApiGatewayAccountLogging extends Construct {
   readonly role: iam.Role;
@@ -22,7 +23,9 @@ export class ApiGatewayAccountLogging extends Construct {
         iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs'),
       ],
     });
+    this.role.applyRemovalPolicy(RemovalPolicy.RETAIN);
     this.account = new apigateway.CfnAccount(this, 'Account', { cloudWatchRoleArn: this.role.roleArn });
+    this.account.applyRemovalPolicy(RemovalPolicy.RETAIN);
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason:

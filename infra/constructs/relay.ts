@@ -41,6 +41,11 @@ export interface RelayProps {
   readonly environment: Record<string, string>;
   /** @default 'live' */
   readonly stageName?: string;
+  /**
+   * Access logs of the stage. API Gateway refuses them on a WebSocket stage unless the account has a
+   * CloudWatch Logs role in its API Gateway settings, which a fresh account has not. @default false
+   */
+  readonly accessLogs?: boolean;
   /** Stage throttling. @default - rate 50/s, burst 100 */
   readonly throttle?: apigwv2.ThrottleSettings;
 }
@@ -58,7 +63,8 @@ export class Relay extends Construct {
   readonly authorizer: FederationFunction;
   readonly connection: FederationFunction;
   readonly command: FederationFunction;
-  readonly accessLogs: logs.LogGroup;
+  /** The stage's access log group, when `accessLogs` is on. */
+  readonly accessLogs?: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: RelayProps) {
     super(scope, id);
@@ -132,32 +138,45 @@ export class Relay extends Construct {
       this.api.addRoute(route, { integration: commandIntegration });
     }
 
-    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    if (props.accessLogs) {
+      this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    }
     this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
       stageName,
       autoDeploy: true,
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            connectionId: '$context.connectionId',
-            eventType: '$context.eventType',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            authorizerError: '$context.authorizer.error',
-            integrationError: '$context.integration.error',
-            requestTime: '$context.requestTimeEpoch',
-            ip: '$context.identity.sourceIp',
-          }),
-        ),
-      },
+      accessLogSettings: this.accessLogs
+        ? {
+            destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+            format: AccessLogFormat.custom(
+              JSON.stringify({
+                requestId: '$context.requestId',
+                connectionId: '$context.connectionId',
+                eventType: '$context.eventType',
+                routeKey: '$context.routeKey',
+                status: '$context.status',
+                authorizerError: '$context.authorizer.error',
+                integrationError: '$context.integration.error',
+                requestTime: '$context.requestTimeEpoch',
+                ip: '$context.identity.sourceIp',
+              }),
+            ),
+          }
+        : undefined,
     });
+    if (!this.accessLogs) {
+      Validations.of(this.stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          'Off by default so that the stack deploys in an account without the API Gateway CloudWatch Logs role; ' +
+          'the functions log every connection and command. Opt in with -c relayAccessLogs=true or ' +
+          '-c apiGatewayCloudWatchRole=true (docs/deploy.md).',
+      });
+    }
 
     const connectionsUrl = this.stage.callbackUrl;
     for (const fn of [this.connection, this.command, ...(props.publishers ?? [])]) {

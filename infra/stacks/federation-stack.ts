@@ -1,9 +1,9 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { sessionPoliciesByRole } from '../../layers/federation-core/src/aws/session-policy.js';
 import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
-import { ApiGatewayAccountLogging } from '../constructs/api-gateway-account-logging.js';
 import { ChangeEvents } from '../constructs/change-events.js';
 import { CONFIG_FILE_PATH, ConfigLayer } from '../constructs/config-layer.js';
 import { CoreLayer } from '../constructs/core-layer.js';
@@ -19,6 +19,10 @@ export interface FederationStackProps extends StackProps {
   readonly config: AgentConfig;
   /** The ledger (from the stateful stack). */
   readonly table: dynamodb.ITable;
+  /** The API-key HMAC secret (from the stateful stack). */
+  readonly apiKeySecret: secretsmanager.ISecret;
+  /** Its fixed name, which the subscriptions function reads it by. */
+  readonly apiKeySecretName: string;
   /** Version reported to the control plane (`hello`, `ping`). */
   readonly version: string;
   /**
@@ -31,10 +35,10 @@ export interface FederationStackProps extends StackProps {
   /** SNS topic the alarms notify. @default - alarms without actions */
   readonly alarmTopicArn?: string;
   /**
-   * Also set the account's API Gateway CloudWatch Logs role (needed once per account and region for the
-   * relay's access logs). @default false
+   * Access logs of the relay's stage: needs the account's API Gateway CloudWatch Logs role (a fresh
+   * account has none; `ApiGatewayAccountStack` sets one). @default false
    */
-  readonly apiGatewayCloudWatchRole?: boolean;
+  readonly relayAccessLogs?: boolean;
 }
 
 /**
@@ -67,7 +71,8 @@ export class FederationStack extends Stack {
       FED_CONFIG_FILE: CONFIG_FILE_PATH,
       FED_TABLE_NAME: props.table.tableName,
       FED_RELAY_TOKEN_SECRET: this.secrets.relayToken.secretArn,
-      FED_API_KEY_SECRET: this.secrets.apiKeySecret.secretArn,
+      // The fixed name: known before the stateful stack exists, and the same after it is re-created.
+      FED_API_KEY_SECRET: props.apiKeySecretName,
       FED_AGENT_ID: config.agentId,
       FED_VERSION: props.version,
     };
@@ -104,7 +109,7 @@ export class FederationStack extends Stack {
     this.subscriptions = new Subscriptions(this, 'Subscriptions', {
       coreLayer: this.coreLayer.layer,
       table: props.table,
-      apiKeySecret: this.secrets.apiKeySecret,
+      apiKeySecret: props.apiKeySecret,
       environment,
       assumeRoleArns,
       apiGatewayRegions,
@@ -119,11 +124,8 @@ export class FederationStack extends Stack {
       publishers: [this.discovery.handler, this.subscriptions.handler],
       environment,
       stageName: props.relayStageName,
+      accessLogs: props.relayAccessLogs,
     });
-    if (props.apiGatewayCloudWatchRole) {
-      const logging = new ApiGatewayAccountLogging(this, 'ApiGatewayAccountLogging');
-      this.relay.stage.node.addDependency(logging.account);
-    }
     const functions = [
       this.discovery.handler,
       this.subscriptions.handler,
@@ -154,10 +156,6 @@ export class FederationStack extends Stack {
     new CfnOutput(this, 'RelayTokenSecretArn', {
       value: this.secrets.relayToken.secretArn,
       description: 'Secret holding the relay bearer token',
-    });
-    new CfnOutput(this, 'ApiKeySecretArn', {
-      value: this.secrets.apiKeySecret.secretArn,
-      description: 'Secret holding the API-key HMAC key',
     });
     for (const fn of functions) {
       const outputId = `${fn.name.replace(/(^|-)(\w)/g, (_m, _dash, c: string) => c.toUpperCase())}FunctionName`;

@@ -318,7 +318,12 @@ describe('cdk synth (real, offline, local esbuild)', () => {
   it('succeeds without Docker and with no unacknowledged cdk-nag finding', () => {
     expect(synth.status, synth.stderr).toBe(0);
     expect(synth.stderr).not.toMatch(/AwsSolutions-/);
-    for (const stack of ['ApigwFederationStateful', 'ApigwFederation', 'ApigwFederationMember']) {
+    for (const stack of [
+      'ApigwFederationStateful',
+      'ApigwFederation',
+      'ApigwFederationMember',
+      'ApigwFederationApiGatewayAccount',
+    ]) {
       expect(existsSync(join(out, `${stack}.template.json`)), stack).toBe(true);
     }
     console.info(`cdk synth: ${synth.ms} ms`);
@@ -331,9 +336,12 @@ describe('cdk synth (real, offline, local esbuild)', () => {
         'cfn-lint is not on PATH: install it (pip install cfn-lint) — the synthesized templates must be linted',
       );
     }
-    const templates = ['ApigwFederationStateful', 'ApigwFederation', 'ApigwFederationMember'].map((s) =>
-      join(out, `${s}.template.json`),
-    );
+    const templates = [
+      'ApigwFederationStateful',
+      'ApigwFederation',
+      'ApigwFederationMember',
+      'ApigwFederationApiGatewayAccount',
+    ].map((s) => join(out, `${s}.template.json`));
     // W3005 (DependsOn already implied by GetAtt) is how CDK wires every function to its role's
     // default policy; it is redundant, not wrong.
     const lint = spawnSync('cfn-lint', ['--ignore-checks', 'W3005', '--', ...templates], {

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_FILE_PATH } from '../../infra/constructs/config-layer.js';
 import {
@@ -12,6 +14,7 @@ import {
   LAMBDA_ENVIRONMENT_MAX_BYTES,
 } from '../../infra/constructs/federation-function.js';
 import { resolveAppSettings } from '../../infra/settings.js';
+import { API_KEY_SECRET_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
 import {
   SESSION_POLICY_MAX_CHARS,
   sessionPoliciesByRole,
@@ -45,6 +48,56 @@ describe('partition', () => {
     expect(JSON.stringify(gov.federation.toJSON())).toContain(
       'arn:aws-us-gov:apigateway:us-gov-east-1::/restapis',
     );
+  });
+});
+
+describe('a fresh account (no API Gateway account settings)', () => {
+  it('deploys by default: no stage access logging, no account-level setting in any stack', () => {
+    const t = buildTestApp();
+    const [stage] = Object.values(t.federation.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stage!.Properties.AccessLogSettings).toBeUndefined();
+    for (const stack of t.app.node.children.filter((c): c is Stack => c instanceof Stack)) {
+      expect(Template.fromStack(stack).findResources('AWS::ApiGateway::Account'), stack.stackName).toEqual(
+        {},
+      );
+    }
+    expect(t.stacks.apiGatewayAccount).toBeUndefined();
+  });
+
+  it('turns access logging on with relayAccessLogs (the account already has its role)', () => {
+    const t = buildTestApp({}, { relayAccessLogs: true });
+    t.federation.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
+    expect(t.stacks.apiGatewayAccount).toBeUndefined();
+  });
+
+  it('puts the opt-in account role in a small stack of its own, retained, deployed before the relay', () => {
+    const t = buildTestApp({}, { apiGatewayCloudWatchRole: true });
+    const account = t.stacks.apiGatewayAccount!;
+    expect(account.stackName).toBe('ApigwFederationApiGatewayAccount');
+    const template = Template.fromStack(account);
+    const resources = template.toJSON().Resources as Record<
+      string,
+      { Type: string; DeletionPolicy?: string }
+    >;
+    expect(
+      Object.values(resources)
+        .map((r) => r.Type)
+        .sort(),
+    ).toEqual(['AWS::ApiGateway::Account', 'AWS::IAM::Role']);
+    for (const resource of Object.values(resources))
+      expect(resource.DeletionPolicy, resource.Type).toBe('Retain');
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })],
+      }),
+    });
+    expect(t.stacks.federation.dependencies).toContain(account);
+    expect(t.federation.findResources('AWS::ApiGateway::Account')).toEqual({});
+    t.federation.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
   });
 });
 
@@ -168,5 +221,83 @@ describe('sizes at 20 sources × 12 regions', () => {
     expect(() =>
       buildTestApp({ sources: [{ name: 'wide', roleArn: TWENTY_SOURCES[0]!.roleArn, regions }] }),
     ).toThrow(/STS allows 2048/);
+  });
+});
+
+describe('the API-key HMAC secret (stateful stack)', () => {
+  const t = buildTestApp();
+
+  it('lives in the stateful stack under a fixed name and a pinned logical id, retained', () => {
+    expect(
+      t.federation.findResources('AWS::SecretsManager::Secret', {
+        Properties: { Description: Match.stringLikeRegexp('HMAC') },
+      }),
+    ).toEqual({});
+    const secrets = t.stateful.findResources('AWS::SecretsManager::Secret');
+    expect(Object.keys(secrets)).toEqual([API_KEY_SECRET_LOGICAL_ID]);
+    expect(API_KEY_SECRET_LOGICAL_ID).toBe('ApiKeyHmacSecret');
+    const secret = secrets[API_KEY_SECRET_LOGICAL_ID]!;
+    expect(secret.DeletionPolicy).toBe('Retain');
+    expect(secret.UpdateReplacePolicy).toBe('Retain');
+    expect(secret.Properties.Name).toBe('ApigwFederation/api-key-hmac');
+    expect(secret.Properties.SecretString).toBeUndefined();
+    // Changing GenerateSecretString makes CloudFormation generate a new value: pinned too.
+    expect(secret.Properties.GenerateSecretString).toEqual({
+      ExcludePunctuation: true,
+      IncludeSpace: false,
+      PasswordLength: 64,
+    });
+    const other = buildTestApp({}, { stackPrefix: 'PaymentsAgent' });
+    expect(
+      Object.values(other.stateful.findResources('AWS::SecretsManager::Secret'))[0]!.Properties.Name,
+    ).toBe('PaymentsAgent/api-key-hmac');
+  });
+
+  it('is what subscriptions reads, by its fixed name, and only subscriptions', () => {
+    const vars = (
+      resourcesOf(t.federation)[functionOf(t.federation, 'subscriptions')]!.Properties!.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+    expect(vars.FED_API_KEY_SECRET).toBe('ApigwFederation/api-key-hmac');
+    const readers = FUNCTION_NAMES.filter((name) =>
+      JSON.stringify(
+        Object.values(resourcesOf(t.federation)).filter(
+          (r) =>
+            r.Type === 'AWS::IAM::Policy' &&
+            ((r.Properties!.Roles ?? []) as { Ref: string }[]).some(
+              (x) => x.Ref === roleOf(t.federation, name),
+            ),
+        ),
+      ).includes(API_KEY_SECRET_LOGICAL_ID),
+    );
+    expect(readers).toEqual(['subscriptions']);
+    t.stateful.hasOutput('ApiKeySecretArn', { Value: { Ref: API_KEY_SECRET_LOGICAL_ID } });
+  });
+});
+
+describe('member-account stack', () => {
+  const t = buildTestApp(
+    {},
+    { member: { trustedRoleArns: ['arn:aws:iam::111122223333:role/agent-discovery'] } },
+  );
+
+  it('synthesizes bootstrapless: no bootstrap version check, no assets, deployable as a plain template or StackSet', () => {
+    const template = t.member!.toJSON() as {
+      Parameters?: Record<string, unknown>;
+      Rules?: Record<string, unknown>;
+    };
+    expect(template.Parameters?.BootstrapVersion).toBeUndefined();
+    expect(template.Rules?.CheckBootstrapVersion).toBeUndefined();
+    const artifact = t.app.synth().getStackByName(t.stacks.member!.stackName);
+    expect(artifact.assets).toEqual([]);
+    expect(artifact.assumeRoleArn).toBeUndefined();
+    expect(artifact.cloudFormationExecutionRoleArn).toBeUndefined();
+    // No asset manifest: the template is deployed as it is, nothing is published to a bootstrap bucket.
+    expect(artifact.dependencies.map((d) => d.id)).toEqual([]);
+    // The agent's stacks keep the default synthesizer (they have assets).
+    expect(
+      (t.federation.toJSON() as { Parameters?: Record<string, unknown> }).Parameters?.BootstrapVersion,
+    ).toBeDefined();
   });
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -187,12 +188,14 @@ describe('app composition', () => {
     expect(full.stacks.member).toBeInstanceOf(Stack);
   });
 
-  it('sets the API Gateway account logging role only when asked, before the relay stage', () => {
+  it('sets the API Gateway account logging role only when asked, in its own stack deployed before the relay', () => {
     expect(base.federation.findResources('AWS::ApiGateway::Account')).toEqual({});
-    const [accountId] = Object.keys(full.federation.findResources('AWS::ApiGateway::Account'));
-    expect(accountId).toBeDefined();
-    const [stage] = Object.values(full.federation.findResources('AWS::ApiGatewayV2::Stage'));
-    expect(stage!.DependsOn).toContain(accountId);
+    expect(base.stacks.apiGatewayAccount).toBeUndefined();
+    const account = full.stacks.apiGatewayAccount!;
+    expect(Object.keys(Template.fromStack(account).findResources('AWS::ApiGateway::Account'))).toHaveLength(
+      1,
+    );
+    expect(full.stacks.federation.dependencies).toContain(account);
     expect(
       resolveAppSettings({ context: { apiGatewayCloudWatchRole: 'true' }, version: '1' })
         .apiGatewayCloudWatchRole,

@@ -13,7 +13,7 @@ import {
   documentedStatementsJson,
   OPT_IN_STATEMENTS,
 } from '../../infra/iam/documented-policy.js';
-import { LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
+import { API_KEY_SECRET_LOGICAL_ID, LEDGER_TABLE_LOGICAL_ID } from '../../infra/stacks/stateful-stack.js';
 import { parseAgentConfig } from '../../layers/federation-core/src/config/load.js';
 import { createLedgerTable } from '../../layers/federation-core/src/ledger/table.js';
 import {
@@ -257,7 +257,8 @@ describe('IAM: the documented policy, split', () => {
         ),
       );
     expect(readers('SecretsRelayToken')).toEqual(['relay-authorizer']);
-    expect(readers('SecretsApiKeyHmac')).toEqual(['subscriptions']);
+    // The API-key secret is the stateful stack's (imported by its pinned logical id).
+    expect(readers(API_KEY_SECRET_LOGICAL_ID)).toEqual(['subscriptions']);
   });
 
   it('lets relay-command invoke discovery and subscriptions, and relay-connection only itself', () => {
@@ -317,7 +318,7 @@ describe('FederationStack: functions', () => {
       expect(vars.POWERTOOLS_METRICS_NAMESPACE).toBe('ApigwFederation');
       expect(JSON.stringify(vars.FED_TABLE_NAME)).toContain('Fn::ImportValue');
       expect(JSON.stringify(vars.FED_RELAY_TOKEN_SECRET)).toContain('SecretsRelayToken');
-      expect(JSON.stringify(vars.FED_API_KEY_SECRET)).toContain('SecretsApiKeyHmac');
+      expect(vars.FED_API_KEY_SECRET).toBe('ApigwFederation/api-key-hmac');
     }
     for (const name of ['discovery', 'subscriptions', 'relay-connection', 'relay-command']) {
       expect(JSON.stringify(env(name).Variables.FED_CONNECTIONS_URL)).toMatch(
@@ -332,7 +333,11 @@ describe('FederationStack: functions', () => {
   });
 
   it('generates both secrets with Secrets Manager and never puts a value in the template', () => {
-    const secrets = Object.values(base.federation.findResources('AWS::SecretsManager::Secret'));
+    // The relay token here, the API-key HMAC secret in the stateful stack.
+    const secrets = [
+      ...Object.values(base.federation.findResources('AWS::SecretsManager::Secret')),
+      ...Object.values(base.stateful.findResources('AWS::SecretsManager::Secret')),
+    ];
     expect(secrets).toHaveLength(2);
     for (const secret of secrets) {
       expect(secret.Properties.SecretString).toBeUndefined();
@@ -419,10 +424,15 @@ describe('FederationStack: relay', () => {
     }
   });
 
-  it('deploys a stage with access logs and throttling', () => {
+  it('deploys a stage with throttling, and with access logs when asked (they need the account role)', () => {
     base.federation.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: 'live',
       AutoDeploy: true,
+      AccessLogSettings: Match.absent(),
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 }),
+    });
+    buildTestApp({}, { relayAccessLogs: true }).federation.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'live',
       AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
       DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 }),
     });
@@ -483,7 +493,8 @@ describe('FederationStack: outputs', () => {
       Ref: functionOf(base.federation, 'relay-command'),
     });
     expect(JSON.stringify(outputs.RelayTokenSecretArn!.Value)).toContain('SecretsRelayToken');
-    expect(JSON.stringify(outputs.ApiKeySecretArn!.Value)).toContain('SecretsApiKeyHmac');
+    expect(outputs.ApiKeySecretArn).toBeUndefined();
+    base.stateful.hasOutput('ApiKeySecretArn', { Value: { Ref: API_KEY_SECRET_LOGICAL_ID } });
     expect(outputs.DiscoveryRoleArn!.Value).toEqual({
       'Fn::GetAtt': [roleOf(base.federation, 'discovery'), 'Arn'],
     });

@@ -46,5 +46,6 @@ export * from './publishing/publisher.js';
 export * from './relay/connection.js';
 export * from './relay/service.js';
 export * from './relay/token.js';
+export * from './secrets/rotation.js';
 export * from './secrets/secret-cache.js';
 export * from './subscriptions/index.js';
