@@ -29,6 +29,8 @@ export interface FederationAppSettings {
    * deployed before the agent, and turn the relay's access logs on. @default false
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /** With `apiGatewayCloudWatchRole`: replace a role someone else set on the account. @default false */
+  readonly replaceApiGatewayCloudWatchRole?: boolean;
   /** When set, also synthesizes the member-account stack (deployed in another account). */
   readonly member?: {
     readonly trustedRoleArns: readonly string[];
@@ -68,6 +70,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
     ? new ApiGatewayAccountStack(app, `${prefix}ApiGatewayAccount`, {
         env: settings.env,
         description: "apigw-federation (opt-in): the account's API Gateway CloudWatch Logs role (retained)",
+        replaceExistingRole: settings.replaceApiGatewayCloudWatchRole,
       })
     : undefined;
   const federation = new FederationStack(app, prefix, {

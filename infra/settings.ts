@@ -11,6 +11,7 @@ export const CONTEXT_KEYS = [
   'alarmTopicArn',
   'apiGatewayCloudWatchRole',
   'relayAccessLogs',
+  'replaceApiGatewayCloudWatchRole',
   'stackPrefix',
   'memberTrustedRoleArns',
   'memberRoleName',
@@ -140,6 +141,10 @@ export function resolveAppSettings(input: SettingsInput): FederationAppSettings 
     scopeApiGatewayRegions: optionalBoolean('scopeApiGatewayRegions', context.scopeApiGatewayRegions),
     apiGatewayCloudWatchRole: optionalBoolean('apiGatewayCloudWatchRole', context.apiGatewayCloudWatchRole),
     relayAccessLogs: optionalBoolean('relayAccessLogs', context.relayAccessLogs),
+    replaceApiGatewayCloudWatchRole: optionalBoolean(
+      'replaceApiGatewayCloudWatchRole',
+      context.replaceApiGatewayCloudWatchRole,
+    ),
     relayStageName: optionalString(
       'relayStageName',
       context.relayStageName,

@@ -40,10 +40,10 @@ export function serviceName(name: FunctionName): string {
 }
 
 /**
- * Modules the functions never bundle: the SDK comes with the runtime, the core and the shared packages
- * (zod) with the layer.
+ * Modules the functions never bundle: the core (with the AWS SDK clients it bundles) and the shared
+ * packages (zod) come with the layer. The runtime's own SDK is never used.
  */
-export const EXTERNAL_MODULES = ['@aws-sdk/*', '@apigw-federation/core', ...SHARED_PACKAGES];
+export const EXTERNAL_MODULES = ['@apigw-federation/core', ...SHARED_PACKAGES];
 
 /** Lambda's limit on the environment of a function: every name and value, 4 KB in all. */
 export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4096;
@@ -95,7 +95,7 @@ export interface FederationFunctionProps {
 
 /**
  * A federation Lambda function with the house defaults: `NodejsFunction` bundled by local esbuild
- * (never Docker) as minified CommonJS with source maps for Node.js 22 on ARM64, the SDK and the core
+ * (never Docker) as minified CommonJS with source maps for Node.js 22 on ARM64, the core (with the SDK)
  * kept external (the core comes from the layer, found through `NODE_PATH`), active tracing, its own
  * log group with a retention, and its own role that can write only to that log group.
  */

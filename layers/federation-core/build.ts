@@ -6,7 +6,9 @@
  * The Lambda Node.js runtime puts `/opt/nodejs/node_modules` on `NODE_PATH`, so a function that keeps
  * `@apigw-federation/core` external resolves it from the layer. The bundle is CommonJS: `require` honours
  * `NODE_PATH`, ES module resolution does not (outside Lambda's own loader), and the functions are CommonJS too.
- * `@aws-sdk/*` stays external because the Node.js 22 runtime provides SDK v3. The shared packages
+ * The AWS SDK v3 clients the core uses are bundled in (their ES module builds, so esbuild keeps only the
+ * commands the core sends), pinned by `package-lock.json`: the functions run the SDK the tests ran, not
+ * whichever version the Lambda runtime ships (see docs/deploy.md, "The AWS SDK"). The shared packages
  * (`SHARED_PACKAGES`: zod) ship in the layer as packages of their own, next to the core, so the core and
  * every function use one copy and a function that imports zod itself stays small (functions keep them
  * external too). Everything else (Powertools, ...) is bundled into the core.
@@ -102,8 +104,10 @@ export function buildCoreLayer(outDir: string = DEFAULT_LAYER_DIR): LayerBuildRe
     minify: true,
     sourcemap: true,
     sourcesContent: false,
-    // The SDK comes with the Lambda Node.js runtime (v3); the shared packages with this layer.
-    external: ['@aws-sdk/*', ...SHARED_PACKAGES],
+    // The shared packages ship next to the core; the SDK clients are bundled (ES module builds first,
+    // so unused commands are dropped).
+    external: [...SHARED_PACKAGES],
+    mainFields: ['module', 'main'],
     legalComments: 'none',
     logLevel: 'warning',
     // Deterministic output: the asset hash of the layer is the hash of these bytes.

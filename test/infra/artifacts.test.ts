@@ -4,7 +4,7 @@
  * - cfn-lint on every synthesized template;
  * - the layer and function assets exactly as `cdk synth` packaged them under the cloud assembly, laid out
  *   the way the Lambda Node.js runtime does (function code in a task folder, the layer under
- *   `/opt`-like `nodejs/node_modules` found through `NODE_PATH`, the runtime's own `@aws-sdk/*` on
+ *   `/opt`-like `nodejs/node_modules` found through `NODE_PATH`, a stand-in for the runtime's own `@aws-sdk/*` on
  *   `NODE_PATH` too, nothing else resolvable), each handler imported in a fresh Node process and invoked
  *   against the emulator, with the proxy refusing every API Gateway call the synthesized role of that
  *   function does not allow.
@@ -16,10 +16,10 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -103,7 +103,7 @@ const accessKeyOf = (name: FunctionName) =>
     .slice(0, 12)
     .padEnd(12, 'X')}TEST`;
 
-/** Lays out a function like Lambda: /var/task, /opt (the layer), the runtime's SDK; all under a temp root. */
+/** Lays out a function like Lambda: /var/task, /opt (the layers), a runtime SDK that must not load; under a temp root. */
 const layouts = new Map<FunctionName, { taskRoot: string; nodePath: string; opt: string }>();
 function layout(name: FunctionName): { taskRoot: string; nodePath: string; opt: string } {
   const cached = layouts.get(name);
@@ -117,9 +117,15 @@ function layout(name: FunctionName): { taskRoot: string; nodePath: string; opt: 
   for (const ref of functionResource(name).Properties.Layers as { Ref: string }[]) {
     cpSync(assetDir(template.Resources[ref.Ref]!), opt, { recursive: true });
   }
-  // The Node.js 22 runtime provides SDK v3 under /var/runtime/node_modules.
-  mkdirSync(runtimeModules, { recursive: true });
-  symlinkSync(join(REPO_ROOT, 'node_modules', '@aws-sdk'), join(runtimeModules, '@aws-sdk'), 'dir');
+  // The Node.js 22 runtime provides an SDK v3 of its own version under /var/runtime/node_modules. The
+  // layer bundles the clients the tests ran with, so the runtime's must never load: here every
+  // @aws-sdk package resolves, and throws when required.
+  for (const pkg of readdirSync(join(REPO_ROOT, 'node_modules', '@aws-sdk'))) {
+    const dir = join(runtimeModules, '@aws-sdk', pkg);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `@aws-sdk/${pkg}`, main: 'index.js' }));
+    writeFileSync(join(dir, 'index.js'), `throw new Error('the runtime SDK was loaded: @aws-sdk/${pkg}');\n`);
+  }
   const nodePath = [
     join(opt, 'nodejs', 'node22', 'node_modules'),
     join(opt, 'nodejs', 'node_modules'),
@@ -351,7 +357,7 @@ describe('cdk synth (real, offline, local esbuild)', () => {
     expect(lint.status).toBe(0);
   });
 
-  it('packages the core layer as nodejs/node_modules/@apigw-federation/core (CommonJS, under 1.5 MB)', () => {
+  it('packages the core layer as nodejs/node_modules/@apigw-federation/core (CommonJS, SDK clients bundled, under 1.5 MB)', () => {
     const layer = Object.values(template.Resources).find(
       (r) =>
         r.Type === 'AWS::Lambda::LayerVersion' &&
@@ -367,6 +373,12 @@ describe('cdk synth (real, offline, local esbuild)', () => {
     expect(source).not.toMatch(/^\s*(import|export)\s/m);
     // zod ships once, as a package of its own next to the core.
     expect(source).toContain('require("zod")');
+    // The AWS SDK clients are bundled: what the tests ran is what runs, never the runtime's SDK.
+    // (Only the optional CRT signer, which the SDK tries to load for SigV4a, which no client here uses.)
+    expect(new Set(source.match(/require\("@aws-sdk\/[^"]+"\)/g) ?? [])).toEqual(
+      new Set(['require("@aws-sdk/signature-v4-crt")']),
+    );
+    expect(source).toContain('GetRestApisCommand');
     const zod = JSON.parse(
       readFileSync(join(assetDir(layer), 'nodejs', 'node_modules', 'zod', 'package.json'), 'utf8'),
     );
@@ -376,7 +388,7 @@ describe('cdk synth (real, offline, local esbuild)', () => {
     console.info(`core layer: core ${(size / 1024).toFixed(1)} KiB + zod ${(zodSize / 1024).toFixed(1)} KiB`);
   });
 
-  it('bundles each function small, as CommonJS, with the core and the SDK left external', () => {
+  it('bundles each function small, as CommonJS, with the core (and the SDK it bundles) left to the layer', () => {
     const sizes: Record<string, string> = {};
     for (const name of FUNCTION_NAMES) {
       const dir = assetDir(functionResource(name));
