@@ -93,7 +93,7 @@ export interface FidelityProxyOptions {
   /** Account of unknown access keys, default moto's 123456789012. */
   defaultAccountId?: string;
   /**
-   * moto's fixes (paging, exports, usage plan keys of deleted keys), default on. Off, the proxy changes no
+   * moto's fixes (paging, exports, usage plan keys of deleted keys, staging labels on PutSecretValue), default on. Off, the proxy changes no
    * answer: it records, and throttles, faults or refuses when told to (a plain moto behind a recording proxy).
    */
   fixes?: boolean;
@@ -264,7 +264,9 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
 
     // 6. PutSecretValue keeps the other labels of the version it makes previous
     const upstream =
-      identity.service === 'secretsmanager' && identity.operation === 'PutSecretValue'
+      options.fixes !== false &&
+      identity.service === 'secretsmanager' &&
+      identity.operation === 'PutSecretValue'
         ? await putSecretValueKeepingLabels(target, req, body)
         : await forward(target, req, body);
     counters.forwarded++;
