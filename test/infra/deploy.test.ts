@@ -81,13 +81,25 @@ describe('a fresh account (no API Gateway account settings)', () => {
       string,
       { Type: string; DeletionPolicy?: string }
     >;
+    // The role and the setting (retained), and the deploy-time guard that checks the account first.
     expect(
       Object.values(resources)
         .map((r) => r.Type)
         .sort(),
-    ).toEqual(['AWS::ApiGateway::Account', 'AWS::IAM::Role']);
-    for (const resource of Object.values(resources))
-      expect(resource.DeletionPolicy, resource.Type).toBe('Retain');
+    ).toEqual([
+      'AWS::ApiGateway::Account',
+      'AWS::IAM::Policy',
+      'AWS::IAM::Role',
+      'AWS::IAM::Role',
+      'AWS::Lambda::Function',
+      'AWS::Logs::LogGroup',
+      'Custom::ApiGatewayAccountRoleGuard',
+    ]);
+    const logging = account.logging;
+    const retained = [logging.account, logging.role.node.defaultChild!].map(
+      (c) => account.resolve((c as unknown as { logicalId: string }).logicalId) as string,
+    );
+    for (const id of retained) expect(resources[id]!.DeletionPolicy, id).toBe('Retain');
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: Match.objectLike({
         Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })],
