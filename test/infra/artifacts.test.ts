@@ -378,7 +378,8 @@ describe('cdk synth (real, offline, local esbuild)', () => {
     expect(new Set(source.match(/require\("@aws-sdk\/[^"]+"\)/g) ?? [])).toEqual(
       new Set(['require("@aws-sdk/signature-v4-crt")']),
     );
-    expect(source).toContain('GetRestApisCommand');
+    expect(source).toContain('aws-sdk-js');
+    expect(source).toContain('GetRestApis');
     const zod = JSON.parse(
       readFileSync(join(assetDir(layer), 'nodejs', 'node_modules', 'zod', 'package.json'), 'utf8'),
     );
