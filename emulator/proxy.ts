@@ -7,7 +7,8 @@
  * - `faults.ts`: seeded fault injection (429 with/without `Retry-After`, 500/502/503, resets, 409
  *   concurrent modification, latency);
  * - `refusal.ts`: IAM refusal mode (403 `AccessDeniedException` outside a policy);
- * - `throttle.ts`: a token bucket per account-region answering 429 like API Gateway;
+ * - `throttle.ts`: a token bucket per account-region answering 429 like API Gateway, and the key
+ *   operations' own 5 requests/s;
  * - `paging.ts`: real API Gateway paging of the list operations moto answers in one page;
  * - `exports.ts`: `GetExport` as API Gateway answers it;
  * - `usage-plan-keys.ts`: `GetUsagePlanKeys` without the deleted keys moto keeps listing;
@@ -42,7 +43,7 @@ export { swaggerToOas30 } from './exports.js';
 export { type FaultConfig, type FaultKind, type FaultRates, mulberry32 } from './faults.js';
 export type { PolicyDocument, PolicyStatement } from './iam.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PAGED_OPERATIONS } from './paging.js';
-export type { ThrottleConfig, ThrottleStats } from './throttle.js';
+export { API_KEY_OPERATION_QUOTAS, type ThrottleConfig, type ThrottleStats } from './throttle.js';
 
 export interface ProxyStats {
   requests: number;
@@ -198,7 +199,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
         return;
       }
       // 3. token bucket per account-region
-      if (!throttle.take(`${accountId}/${identity.region}`)) {
+      if (!throttle.take(`${accountId}/${identity.region}`, identity.operation)) {
         call.outcome = 'throttled';
         sendError(res, identity, 429, 'TooManyRequestsException', 'Too Many Requests', throttle.headers());
         return;

@@ -2,7 +2,8 @@
  * The API Gateway management API's throttle: one token bucket per account-region (about 10 requests/s
  * sustained, bursts of 40), answered 429 `TooManyRequestsException` when empty. moto never throttles, so
  * without this a client's rate limiter and retry on 429 would go untested. Also measures the arrival rate,
- * so tests can assert that a client stays under the limit.
+ * so tests can assert that a client stays under the limit. Operations with a quota of their own
+ * (`CreateApiKey` and `DeleteApiKey`: 5 requests/s per account) get a second bucket with `operations`.
  */
 
 export interface ThrottleConfig {
@@ -14,7 +15,18 @@ export interface ThrottleConfig {
   sustainWindowMs?: number;
   /** `Retry-After` (seconds) sent with each 429; none by default. */
   retryAfterSeconds?: number;
+  /**
+   * Per-operation quotas checked after the account-region's bucket, e.g. API Gateway's
+   * `{ CreateApiKey: { ratePerSecond: 5, burst: 5 }, DeleteApiKey: { ratePerSecond: 5, burst: 5 } }`.
+   */
+  operations?: Readonly<Record<string, { ratePerSecond: number; burst: number }>>;
 }
+
+/** API Gateway's own quotas of the key operations (5 requests/s per account, no documented burst). */
+export const API_KEY_OPERATION_QUOTAS = {
+  CreateApiKey: { ratePerSecond: 5, burst: 5 },
+  DeleteApiKey: { ratePerSecond: 5, burst: 5 },
+} as const;
 
 export interface ThrottleStats {
   /** 429s sent by the token bucket. */
@@ -29,6 +41,8 @@ export interface ThrottleStats {
   /** Same, for requests the bucket admitted. */
   peakAdmittedRate: number;
   byAccountRegion: Record<string, { sent429: number; admitted: number; peakSustainedRate: number }>;
+  /** 429s sent by the per-operation quotas, by operation. */
+  sent429ByOperation: Record<string, number>;
 }
 
 /** Sliding-window rate meter. */
@@ -61,8 +75,11 @@ interface Bucket {
 export interface Throttle {
   /** Replaces the configuration and empties the buckets; `undefined` turns the throttle off. */
   set(config: ThrottleConfig | undefined): void;
-  /** Takes a token from the account-region's bucket; `false` = answer 429. Always `true` when off. */
-  take(accountRegion: string): boolean;
+  /**
+   * Takes a token from the account-region's bucket, then from the operation's quota when it has one;
+   * `false` = answer 429. Always `true` when off.
+   */
+  take(accountRegion: string, operation?: string): boolean;
   stats(): ThrottleStats;
   /** Forgets the buckets and their counters (the configuration stays). */
   resetStats(): void;
@@ -70,43 +87,60 @@ export interface Throttle {
   headers(): Record<string, string>;
 }
 
+function bucketOf(map: Map<string, Bucket>, key: string, burst: number, now: number, windowMs: number) {
+  let bucket = map.get(key);
+  if (!bucket) {
+    bucket = {
+      tokens: burst,
+      last: now,
+      sent429: 0,
+      admitted: 0,
+      arrivals: new RateMeter(windowMs),
+      admittedMeter: new RateMeter(windowMs),
+    };
+    map.set(key, bucket);
+  }
+  return bucket;
+}
+
+/** Refills `bucket` at `limits` and takes a token if it holds one. */
+function admit(bucket: Bucket, limits: { ratePerSecond: number; burst: number }, now: number): boolean {
+  bucket.tokens = Math.min(limits.burst, bucket.tokens + ((now - bucket.last) / 1000) * limits.ratePerSecond);
+  bucket.last = now;
+  bucket.arrivals.hit(now);
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    bucket.admitted++;
+    bucket.admittedMeter.hit(now);
+    return true;
+  }
+  bucket.sent429++;
+  return false;
+}
+
 export function createThrottle(): Throttle {
   let config: ThrottleConfig | undefined;
   let buckets = new Map<string, Bucket>();
+  let operationBuckets = new Map<string, Bucket>();
+  let sent429ByOperation: Record<string, number> = {};
   return {
     set: (next) => {
       config = next;
       buckets = new Map();
+      operationBuckets = new Map();
+      sent429ByOperation = {};
     },
-    take: (accountRegion) => {
+    take: (accountRegion, operation) => {
       if (!config) return true;
       const now = performance.now();
-      let bucket = buckets.get(accountRegion);
       const windowMs = config.sustainWindowMs ?? 5000;
-      if (!bucket) {
-        bucket = {
-          tokens: config.burst,
-          last: now,
-          sent429: 0,
-          admitted: 0,
-          arrivals: new RateMeter(windowMs),
-          admittedMeter: new RateMeter(windowMs),
-        };
-        buckets.set(accountRegion, bucket);
-      }
-      bucket.tokens = Math.min(
-        config.burst,
-        bucket.tokens + ((now - bucket.last) / 1000) * config.ratePerSecond,
-      );
-      bucket.last = now;
-      bucket.arrivals.hit(now);
-      if (bucket.tokens >= 1) {
-        bucket.tokens -= 1;
-        bucket.admitted++;
-        bucket.admittedMeter.hit(now);
-        return true;
-      }
-      bucket.sent429++;
+      const bucket = bucketOf(buckets, accountRegion, config.burst, now, windowMs);
+      if (!admit(bucket, config, now)) return false;
+      const quota = operation === undefined ? undefined : config.operations?.[operation];
+      if (!quota || operation === undefined) return true;
+      const own = bucketOf(operationBuckets, `${accountRegion}/${operation}`, quota.burst, now, windowMs);
+      if (admit(own, quota, now)) return true;
+      sent429ByOperation[operation] = (sent429ByOperation[operation] ?? 0) + 1;
       return false;
     },
     stats: () => {
@@ -116,7 +150,9 @@ export function createThrottle(): Throttle {
         peakSustainedRate: 0,
         peakAdmittedRate: 0,
         byAccountRegion: {},
+        sent429ByOperation: { ...sent429ByOperation },
       };
+      for (const b of operationBuckets.values()) out.sent429 += b.sent429;
       for (const [key, b] of buckets) {
         out.sent429 += b.sent429;
         out.admitted += b.admitted;
@@ -132,6 +168,8 @@ export function createThrottle(): Throttle {
     },
     resetStats: () => {
       buckets = new Map();
+      operationBuckets = new Map();
+      sent429ByOperation = {};
     },
     headers: (): Record<string, string> =>
       config?.retryAfterSeconds === undefined ? {} : { 'retry-after': String(config.retryAfterSeconds) },

@@ -26,9 +26,16 @@ describe('agent configuration', () => {
       acceptApiWithoutUsagePlan: false,
       labels: { include: [], exclude: [] },
       schedule: 'rate(15 minutes)',
-      rateLimit: { ratePerSecond: 10, burst: 40 },
+      rateLimit: { ratePerSecond: 5, burst: 20 },
+      apiKeyRateLimit: { ratePerSecond: 2, burst: 4 },
       concurrency: 4,
     });
+  });
+
+  it("refuses a key bucket beyond AWS's 5 requests/s for CreateApiKey and DeleteApiKey", () => {
+    expect(() => parseAgentConfig({ apiKeyRateLimit: { ratePerSecond: 6 } })).toThrow(
+      /apiKeyRateLimit\.ratePerSecond: AWS allows CreateApiKey and DeleteApiKey 5 requests\/s/,
+    );
   });
 
   it('accepts a multi-account, multi-region source matrix', () => {

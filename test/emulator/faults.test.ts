@@ -1,6 +1,6 @@
 import { CreateApiKeyCommand, GetApiKeysCommand, GetRestApisCommand } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { FaultConfig } from '../../emulator/proxy.js';
+import { API_KEY_OPERATION_QUOTAS, type FaultConfig } from '../../emulator/proxy.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
 
 /** A request the proxy can identify (SigV4 scope) without a valid signature: faults answer before moto. */
@@ -203,6 +203,24 @@ describe('token-bucket throttle per account-region', () => {
     const refilled = refill.filter((r) => r.status === 'fulfilled').length;
     expect(refilled).toBeGreaterThanOrEqual(2);
     expect(refilled).toBeLessThanOrEqual(tokensBy(start) + 10 - ok);
+  });
+
+  it('gives CreateApiKey its own 5 requests/s quota inside the account-region budget', async () => {
+    emu.proxy.setThrottle({ ratePerSecond: 10, burst: 40, operations: API_KEY_OPERATION_QUOTAS });
+    const client = emu.apiGateway({ via: 'proxy', maxAttempts: 1 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => client.send(new CreateApiKeyCommand({ name: `k${i}` }))),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    // The account bucket (burst 40) admits all ten; the key quota (5) answers the rest 429.
+    expect(ok).toBeGreaterThanOrEqual(5);
+    expect(ok).toBeLessThan(10);
+    expect(emu.proxy.stats.throttle.sent429ByOperation).toEqual({ CreateApiKey: 10 - ok });
+    // Other operations are only limited by the account's bucket.
+    const reads = await Promise.allSettled(
+      Array.from({ length: 10 }, () => client.send(new GetRestApisCommand({}))),
+    );
+    expect(reads.every((r) => r.status === 'fulfilled')).toBe(true);
   });
 
   it('a client that paces itself below the rate is never throttled', async () => {

@@ -64,7 +64,11 @@ export interface World {
   /** Unrestricted API Gateway client straight to moto, for assertions. */
   readonly raw: APIGatewayClient;
   /** A service like the function's; `secretTtlMs` gives it its own secret cache. */
-  service(options?: { hooks?: SubscriptionHooks; secretTtlMs?: number }): SubscriptionService;
+  service(options?: {
+    hooks?: SubscriptionHooks;
+    secretTtlMs?: number;
+    limiters?: RateLimiterRegistry;
+  }): SubscriptionService;
 }
 
 function catalogEntry(
@@ -169,7 +173,7 @@ export async function buildWorld(emu: Emulator): Promise<World> {
                 new SecretCache(factory.secretsManager(), { ttlMs: options.secretTtlMs }),
                 SECRET_NAME,
               ),
-        limiters,
+        limiters: options.limiters ?? limiters,
         retry: { baseDelayMs: 5, maxDelayMs: 50 },
         hooks: options.hooks,
       }),

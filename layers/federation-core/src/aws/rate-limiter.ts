@@ -208,19 +208,75 @@ export class RateLimiter {
   }
 }
 
-/** One RateLimiter per account-region, created on first use with the same settings. */
+/** What the retry policy needs of a bucket: a token per attempt, and what AWS answered. */
+export interface Limiter {
+  acquire(): Promise<void>;
+  recordSuccess(): void;
+  recordThrottle(retryAfterMs?: number): void;
+  recordResponse(): void;
+}
+
+/**
+ * Several buckets a call must pass together (an operation's own quota and the account-region's):
+ * tokens are taken in order, answers are reported to each.
+ */
+export class LimiterChain implements Limiter {
+  constructor(private readonly limiters: readonly Limiter[]) {}
+
+  async acquire(): Promise<void> {
+    for (const limiter of this.limiters) await limiter.acquire();
+  }
+
+  recordSuccess(): void {
+    for (const limiter of this.limiters) limiter.recordSuccess();
+  }
+
+  recordThrottle(retryAfterMs?: number): void {
+    for (const limiter of this.limiters) limiter.recordThrottle(retryAfterMs);
+  }
+
+  recordResponse(): void {
+    for (const limiter of this.limiters) limiter.recordResponse();
+  }
+}
+
+/**
+ * API Gateway operations with a quota of their own besides the account's 10 requests/s: `CreateApiKey`
+ * and `DeleteApiKey` are limited to 5 requests/s (API Gateway quotas, "creating, deploying and managing
+ * an API"). They share one key bucket.
+ */
+export const KEY_OPERATIONS: ReadonlySet<string> = new Set(['CreateApiKey', 'DeleteApiKey']);
+
+/**
+ * One RateLimiter per account-region, created on first use with the same settings, and, when `keys` is
+ * set, one key bucket per account-region that {@link KEY_OPERATIONS} pass before the account's.
+ */
 export class RateLimiterRegistry {
   private readonly limiters = new Map<string, RateLimiter>();
+  private readonly keyLimiters = new Map<string, RateLimiter>();
 
-  constructor(private readonly options: RateLimiterOptions) {}
+  constructor(
+    private readonly options: RateLimiterOptions,
+    private readonly keys?: RateLimiterOptions,
+  ) {}
 
   /** The bucket of `accountId`/`region` (accountId may be a role ARN or `self` before it is known). */
   forTarget(accountId: string, region: string): RateLimiter {
-    const key = `${accountId}/${region}`;
-    let limiter = this.limiters.get(key);
+    return this.bucket(this.limiters, this.options, `${accountId}/${region}`);
+  }
+
+  /** The buckets a call of `operation` passes: the key bucket first for key operations, then the account's. */
+  forOperation(accountId: string, region: string, operation: string): Limiter {
+    const account = this.forTarget(accountId, region);
+    if (!this.keys || !KEY_OPERATIONS.has(operation)) return account;
+    return new LimiterChain([this.bucket(this.keyLimiters, this.keys, `${accountId}/${region}`), account]);
+  }
+
+  private bucket(map: Map<string, RateLimiter>, options: RateLimiterOptions, key: string): RateLimiter {
+    let limiter = map.get(key);
     if (!limiter) {
-      limiter = new RateLimiter(this.options);
-      this.limiters.set(key, limiter);
+      limiter = new RateLimiter(options);
+      map.set(key, limiter);
     }
     return limiter;
   }

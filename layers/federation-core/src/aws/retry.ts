@@ -11,7 +11,7 @@ import {
   isThrottle,
   toFederationError,
 } from '../errors.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { Limiter } from './rate-limiter.js';
 
 /** Why a failure is worth another attempt; `undefined` from `classifyFailure` means it is not. */
 export type RetryReason = 'throttle' | 'server' | 'network' | 'conflict';
@@ -40,7 +40,7 @@ export interface RetryEvent {
 
 export interface RetryOptions {
   /** The account-region's bucket; each attempt acquires a token and throttles slow it down. */
-  readonly limiter?: RateLimiter;
+  readonly limiter?: Limiter;
   /** Attempts in all, including the first. Default 6. */
   readonly maxAttempts?: number;
   /** Backoff base: attempt n waits a random time in [0, min(maxDelayMs, baseDelayMs·2^(n-1))]. Default 100. */

@@ -183,7 +183,7 @@ export function createComposition(options: CompositionOptions): Composition {
   const subscriptions = once((): SubscriptionsWiring => {
     const { table, catalog, outbox } = ledger();
     // One registry for the saga and the sweeper: both call API Gateway in the same account-regions.
-    const limiters = new RateLimiterRegistry(config.agent.rateLimit);
+    const limiters = subscriptionLimiters(config);
     const apiGateway = (target: Parameters<AwsClientFactory['apiGateway']>[0]) => clients.apiGateway(target);
     const service = new SubscriptionService({
       catalog,
@@ -277,4 +277,12 @@ export function functionComposition(service: string, env?: NodeJS.ProcessEnv): F
   });
   const logger = createLogger(service);
   return { config, clients, logger, root: createComposition({ config, clients, logger }) };
+}
+
+/**
+ * The buckets of the subscriptions function: the account-region's share of the management API
+ * (`rateLimit`) and the key bucket of `CreateApiKey`/`DeleteApiKey` (`apiKeyRateLimit`).
+ */
+export function subscriptionLimiters(config: Pick<LoadedConfig, 'agent'>): RateLimiterRegistry {
+  return new RateLimiterRegistry(config.agent.rateLimit, config.agent.apiKeyRateLimit);
 }

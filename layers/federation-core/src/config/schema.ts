@@ -34,11 +34,17 @@ export const LabelFilterSchema = z.strictObject({
   exclude: z.array(z.string().regex(LABEL, "expected a label 'key' or 'key=value'")).default([]),
 });
 
+/**
+ * The agent's share of API Gateway's management API budget per account-region. AWS allows about
+ * 10 requests/s with a burst of 40, per account and shared with everything else the customer runs
+ * there (CloudFormation, Terraform, consoles, CI): the default takes half, so the customer keeps the
+ * other half. Raise it in an account where nothing else calls the management API.
+ */
 export const RateLimitSchema = z.strictObject({
   /** Sustained API Gateway management calls per second, per account-region (AWS allows about 10). */
-  ratePerSecond: z.number().positive().max(100).default(10),
+  ratePerSecond: z.number().positive().max(100).default(5),
   /** Bucket size (AWS allows a burst of about 40). */
-  burst: z.number().int().positive().max(200).default(40),
+  burst: z.number().int().positive().max(200).default(20),
 });
 
 /** Discovery schedule without change events, and the reconciliation schedule with them. */
@@ -75,6 +81,30 @@ export const ChangeEventsSchema = z
   .union([z.boolean().transform((enabled) => ({ ...CHANGE_EVENTS_OFF, enabled })), ChangeEventsOptionsSchema])
   .default(CHANGE_EVENTS_OFF);
 
+/** Default share of the management API budget (half of AWS's 10 requests/s, burst 40). */
+export const DEFAULT_RATE_LIMIT = { ratePerSecond: 5, burst: 20 } as const;
+
+/**
+ * The key bucket: `CreateApiKey` and `DeleteApiKey` are limited by AWS to 5 requests/s per account, on
+ * top of the account's budget; both share this bucket, which cannot exceed AWS's limit.
+ */
+export const ApiKeyRateLimitSchema = z.strictObject({
+  ratePerSecond: z
+    .number()
+    .positive()
+    .max(5, 'AWS allows CreateApiKey and DeleteApiKey 5 requests/s')
+    .default(2),
+  burst: z
+    .number()
+    .int()
+    .positive()
+    .max(5, 'AWS allows CreateApiKey and DeleteApiKey 5 requests/s')
+    .default(4),
+});
+
+/** Default key bucket: 2 requests/s, burst 4 (AWS: 5 requests/s). */
+export const DEFAULT_API_KEY_RATE_LIMIT = { ratePerSecond: 2, burst: 4 } as const;
+
 /** The agent's settings. One schema for the Lambda functions, the local runtime and the CDK app. */
 const AgentConfigObjectSchema = z.strictObject({
   /** Identifies this agent to the control plane (`hello`, `ping`). */
@@ -107,7 +137,9 @@ const AgentConfigObjectSchema = z.strictObject({
    * documented policy. Needs a CloudTrail trail with management events. See docs/change-events.md.
    */
   changeEvents: ChangeEventsSchema,
-  rateLimit: RateLimitSchema.default({ ratePerSecond: 10, burst: 40 }),
+  rateLimit: RateLimitSchema.default(DEFAULT_RATE_LIMIT),
+  /** The key bucket of `CreateApiKey` / `DeleteApiKey` (subscriptions, sweeper), per account-region. */
+  apiKeyRateLimit: ApiKeyRateLimitSchema.default(DEFAULT_API_KEY_RATE_LIMIT),
   /** Account-regions discovered at the same time. */
   concurrency: z.number().int().min(1).max(32).default(4),
   /** DynamoDB ledger table. */
@@ -140,3 +172,4 @@ export type Source = z.output<typeof SourceSchema>;
 export type ChangeEventsOptions = z.output<typeof ChangeEventsOptionsSchema>;
 export type LabelFilter = z.output<typeof LabelFilterSchema>;
 export type RateLimit = z.output<typeof RateLimitSchema>;
+export type ApiKeyRateLimit = z.output<typeof ApiKeyRateLimitSchema>;

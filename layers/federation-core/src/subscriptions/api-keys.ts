@@ -43,7 +43,10 @@ export type KeyLocation = Pick<SubscriptionRecord, 'subscriptionId' | 'accountId
 export interface ApiKeysDeps {
   /** API Gateway client of an account-region (`AwsClientFactory.apiGateway`). */
   readonly apiGateway: (target: AwsTarget) => APIGatewayClient;
-  /** One token bucket per account-region, shared with the other API Gateway callers of the container. */
+  /**
+   * One token bucket per account-region, shared with the other API Gateway callers of the container, and
+   * the key bucket `CreateApiKey`/`DeleteApiKey` pass first.
+   */
   readonly limiters?: RateLimiterRegistry;
   /** Retry policy of API Gateway calls (default 4 attempts). */
   readonly retry?: Omit<RetryOptions, 'limiter' | 'context'>;
@@ -172,7 +175,7 @@ export class ApiKeys {
     return callWithRetry(() => fn(client), {
       maxAttempts: 4,
       ...this.deps.retry,
-      limiter: this.deps.limiters?.forTarget(location.accountId, location.region),
+      limiter: this.deps.limiters?.forOperation(location.accountId, location.region, operation),
       context: `${operation} (${location.accountId}/${location.region})`,
     });
   }
