@@ -14,6 +14,7 @@ import {
   type CommandInput,
   type EventMessage,
   EventMessageSchema,
+  MAX_COMMAND_BYTES,
   type Reply,
   ReplySchema,
 } from '../layers/federation-core/src/protocol/protocol.js';
@@ -40,7 +41,16 @@ export interface ControlPlaneClientOptions {
   readonly requestTimeoutMs?: number;
   /** Timeout of the WebSocket upgrade (default 10 s). */
   readonly connectTimeoutMs?: number;
+  /**
+   * Sends a `ping` command after this long without sending anything (default 5 minutes), so API
+   * Gateway's 10-minute idle timeout never closes the connection; `false` disables. A ping without a
+   * reply within `requestTimeoutMs` drops the connection (and reconnects).
+   */
+  readonly pingIntervalMs?: number | false;
 }
+
+/** Half of API Gateway's 10-minute idle timeout. */
+export const DEFAULT_PING_INTERVAL_MS = 5 * 60_000;
 
 /** An API as the client keeps it (the `api.upserted` payload). */
 export interface CatalogApi {
@@ -94,6 +104,7 @@ export class ControlPlaneClient extends EventEmitter {
   private closedByUser = false;
   private sync?: SyncState;
   private reconnectTimer?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
   private syncing?: Promise<Reply>;
 
   constructor(private readonly options: ControlPlaneClientOptions) {
@@ -128,6 +139,17 @@ export class ControlPlaneClient extends EventEmitter {
     }
     const id = command.id ?? randomUUID();
     const full = { ...command, id } as Command;
+    const text = JSON.stringify(full);
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > MAX_COMMAND_BYTES) {
+      // API Gateway closes the connection on a client frame over 32 KB: never send one.
+      return Promise.reject(
+        new ClientError(
+          `The ${full.action} command is ${size} bytes; a command is at most ${MAX_COMMAND_BYTES}`,
+        ),
+      );
+    }
+    this.armPing(socket);
     return new Promise<Reply>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 120_000;
       const timer = setTimeout(() => {
@@ -135,7 +157,7 @@ export class ControlPlaneClient extends EventEmitter {
         reject(new ClientError(`No reply to ${full.action} ${id} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      socket.send(JSON.stringify(full), (error) => {
+      socket.send(text, (error) => {
         if (!error) return;
         clearTimeout(timer);
         this.pending.delete(id);
@@ -157,6 +179,7 @@ export class ControlPlaneClient extends EventEmitter {
     this.closedByUser = true;
     clearTimeout(this.reconnectTimer);
     this.connecting?.terminate();
+    clearTimeout(this.pingTimer);
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -207,6 +230,7 @@ export class ControlPlaneClient extends EventEmitter {
         opened = true;
         this.socket = socket;
         this.reassembler = new Reassembler();
+        this.armPing(socket);
         this.emit('open');
         if (this.options.syncOnConnect !== false) this.resync().catch((error) => this.emit('error', error));
         resolve();
@@ -217,7 +241,10 @@ export class ControlPlaneClient extends EventEmitter {
       });
       socket.on('close', (code, reason) => {
         if (!opened) return;
-        if (this.socket === socket) this.socket = undefined;
+        if (this.socket === socket) {
+          this.socket = undefined;
+          clearTimeout(this.pingTimer);
+        }
         this.sync = undefined;
         for (const [id, p] of this.pending) {
           clearTimeout(p.timer);
@@ -228,6 +255,23 @@ export class ControlPlaneClient extends EventEmitter {
         if (!this.closedByUser && this.options.reconnect !== false) this.scheduleReconnect(1);
       });
     });
+  }
+
+  /** (Re)starts the idle timer of `socket`: a `ping` goes out after `pingIntervalMs` without a send. */
+  private armPing(socket: WebSocket): void {
+    const interval = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    clearTimeout(this.pingTimer);
+    if (interval === false) return;
+    this.pingTimer = setTimeout(() => {
+      if (this.socket !== socket || socket.readyState !== WebSocket.OPEN) return;
+      this.request({ action: 'ping' }).catch((error: Error) => {
+        // No answer: the connection is dead without a close; drop it so the reconnect logic runs.
+        if (this.socket === socket && error instanceof ClientError && /No reply/.test(error.message)) {
+          socket.terminate();
+        }
+      });
+    }, interval);
+    this.pingTimer.unref();
   }
 
   private scheduleReconnect(attempt: number): void {

@@ -11,7 +11,8 @@
  *   401, anything else 500 — no connection, no `$connect` invocation. Then `$connect` runs; a throw or a
  *   non-2xx `statusCode` refuses the upgrade. Until `$connect` has returned, the connection does not exist
  *   for `@connections` (410 Gone), as on AWS.
- * - Messages: over `maxMessageBytes` (128 KB) the connection is closed with 1009 "Message too big";
+ * - Frames and messages: a client frame over `maxFrameBytes` (32 KB), or a message over `maxMessageBytes`
+ *   (128 KB, which a client sends as several frames), closes the connection with 1009 "Message too big";
  *   otherwise the route is selected with the route selection expression (`$request.body.action`), falling
  *   back to `$default` for bad JSON or an unknown key; the handler gets the MESSAGE event and a `body` it
  *   returns is sent back (route response). A handler that throws makes API Gateway send
@@ -19,6 +20,8 @@
  *   `{"message": "Forbidden", ...}`; one that outlives the 29 s integration timeout sends
  *   `{"message": "Endpoint request timed out", ...}`. Handlers run concurrently, like Lambda. A binary
  *   frame goes to `$default` with a base64 `body` and `isBase64Encoded: true`.
+ * - Idle: a connection nothing was sent on, in either direction, for `idleTimeoutMs` (API Gateway:
+ *   10 minutes) is closed with 1001 "Going away".
  * - Close: `$disconnect` runs with `disconnectStatusCode`/`disconnectReason`, and the connection is gone.
  * - The `@connections` management API on the same port, at `/{stage}/@connections/{connectionId}`:
  *   POST (send; 410 `GoneException` for unknown or closed ids, 413 `PayloadTooLargeException` over 128 KB),
@@ -31,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { createLambdaContext, type LocalLambdaHandler } from './lambda-endpoint.js';
 import { listen } from './ports.js';
+import { FrameSizeGuard, MAX_CLIENT_FRAME_BYTES } from './websocket-frames.js';
 
 /** A route (or authorizer) target: a Lambda handler, optionally with the function name its context reports. */
 export type RouteTarget =
@@ -66,12 +70,14 @@ export interface WebSocketApiOptions {
   readonly routeSelectionExpression?: string;
   /** Largest message a client may send, in bytes. Default 128 KB (API Gateway's quota). */
   readonly maxMessageBytes?: number;
+  /** Largest frame payload a client may send, in bytes. Default 32 KB (API Gateway's quota). */
+  readonly maxFrameBytes?: number;
   /**
    * API Gateway's integration timeout for message routes: past it the client gets
    * `{"message": "Endpoint request timed out", ...}` while the handler keeps running. Default 29 s.
    */
   readonly integrationTimeoutMs?: number;
-  /** Close a connection that has been idle this long (API Gateway: 10 minutes). Default: never. */
+  /** Close a connection that has been idle this long. Default 10 minutes (API Gateway's quota). */
   readonly idleTimeoutMs?: number;
   /** Named in the error when the port is taken, e.g. `'--relay-port / FED_RELAY_PORT'`. */
   readonly portHint?: string;
@@ -107,6 +113,8 @@ export interface WebSocketApi {
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024;
+/** API Gateway closes a connection idle for 10 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
 /** PostToConnection accepts at most 128 KB. */
 const MAX_POST_BYTES = 128 * 1024;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -250,6 +258,8 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
   const expression = options.routeSelectionExpression ?? '$request.body.action';
   selectRouteKey(expression, '{}'); // validates the expression up front
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const maxFrameBytes = options.maxFrameBytes ?? MAX_CLIENT_FRAME_BYTES;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
   const onHandlerError =
     options.onHandlerError ??
@@ -299,14 +309,14 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
   };
 
   const armIdleTimer = (connection: Connection): void => {
-    if (options.idleTimeoutMs === undefined) return;
     clearTimeout(connection.idleTimer);
     connection.idleTimer = setTimeout(() => {
       if (connection.state === 'open') {
         connection.state = 'closing';
         connection.socket?.close(1001, 'Going away');
       }
-    }, options.idleTimeoutMs);
+    }, idleTimeoutMs);
+    connection.idleTimer.unref();
   };
 
   const send = (connection: Connection, data: Buffer | string): Promise<void> =>
@@ -354,11 +364,15 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
     }
   };
 
+  const tooBig = (connection: Connection): void => {
+    connection.state = 'closing';
+    connection.socket?.close(1009, 'Message too big');
+  };
+
   const onMessage = async (connection: Connection, data: Buffer, isBinary: boolean): Promise<void> => {
     if (connection.state !== 'open') return;
     if (data.length > maxMessageBytes) {
-      connection.state = 'closing';
-      connection.socket?.close(1009, 'Message too big');
+      tooBig(connection);
       return;
     }
     connection.lastActiveAt = Date.now();
@@ -582,6 +596,11 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<W
       connection.socket = ws;
       connection.state = 'open';
       armIdleTimer(connection);
+      // Ahead of ws's own listener: a frame over the limit closes the connection before it is delivered.
+      const frames = new FrameSizeGuard(maxFrameBytes);
+      socket.prependListener('data', (chunk: Buffer) => {
+        if (connection.state === 'open' && frames.push(chunk) !== undefined) tooBig(connection);
+      });
       ws.on('message', (data: RawData, isBinary: boolean) => {
         const buffer = Array.isArray(data)
           ? Buffer.concat(data)

@@ -91,6 +91,15 @@ function connect(
   });
 }
 
+/** Sends one text message as continuation frames of at most 32 KB, as API Gateway asks of clients. */
+function sendInFrames(ws: WebSocket, text: string, frameBytes = 32 * 1024): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; offset += frameBytes) {
+    const fin = offset + frameBytes >= bytes.length;
+    ws.send(bytes.subarray(offset, offset + frameBytes), { binary: false, fin });
+  }
+}
+
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) =>
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
@@ -364,23 +373,39 @@ describe('WebSocket API emulator: routes', () => {
     expect(messages.sort()).toEqual(['done:1', 'done:2', 'done:3', 'done:4', 'done:5']);
   });
 
-  it('accepts a message of exactly 128 KB and closes with 1009 on a bigger one', async () => {
+  it('accepts a message of exactly 128 KB in 32 KB frames and closes with 1009 on a bigger one', async () => {
     const { ws, messages } = await connect(api.url);
     const exact = JSON.stringify({ action: 'silent', pad: '' });
-    ws.send(JSON.stringify({ action: 'silent', pad: 'x'.repeat(128 * 1024 - exact.length) }));
+    sendInFrames(ws, JSON.stringify({ action: 'silent', pad: 'x'.repeat(128 * 1024 - exact.length) }));
     ws.send(JSON.stringify({ action: 'ping' }));
     await waitFor(() => messages.length > 0, 'the ping after the 128 KB message');
     expect(callsFor('silent').at(-1)!.event.body.length).toBe(128 * 1024);
     const connectionId = callsFor('ping').at(-1)!.event.requestContext.connectionId;
     const before = callsFor('silent').length;
     const closing = closed(ws);
-    ws.send(JSON.stringify({ action: 'silent', pad: 'x'.repeat(128 * 1024) }));
+    sendInFrames(ws, JSON.stringify({ action: 'silent', pad: 'x'.repeat(128 * 1024) }));
     expect(await closing).toEqual({ code: 1009, reason: 'Message too big' });
     const disconnect = await waitFor(
       () => callsFor('$disconnect').find((c) => c.event.requestContext.connectionId === connectionId),
       '$disconnect',
     );
     expect(disconnect.event.requestContext.disconnectStatusCode).toBe(1009);
+    expect(callsFor('silent').length).toBe(before);
+  });
+
+  it('accepts a frame of exactly 32 KB and closes with 1009 on a bigger frame, invoking nothing', async () => {
+    const { ws, messages } = await connect(api.url);
+    const empty = JSON.stringify({ action: 'silent', pad: '' });
+    ws.send(JSON.stringify({ action: 'silent', pad: 'y'.repeat(32 * 1024 - empty.length) }));
+    ws.send(JSON.stringify({ action: 'ping' }));
+    await waitFor(() => messages.length > 0, 'the ping after the 32 KB frame');
+    expect(callsFor('silent').at(-1)!.event.body.length).toBe(32 * 1024);
+    const before = callsFor('silent').length;
+    const closing = closed(ws);
+    // One byte over, in a single frame: a message API Gateway would take in two frames closes it.
+    ws.send(JSON.stringify({ action: 'silent', pad: 'z'.repeat(32 * 1024 - empty.length + 1) }));
+    expect(await closing).toEqual({ code: 1009, reason: 'Message too big' });
+    await api.idle();
     expect(callsFor('silent').length).toBe(before);
   });
 });

@@ -30,6 +30,17 @@ describe('docs/asyncapi.yaml', () => {
   });
 });
 
+describe('limits in the AsyncAPI document', () => {
+  it("says what API Gateway's WebSocket limits ask of a client: frames, idle timeout, ping", () => {
+    const doc = asyncApiDocument() as { info: { description: string } };
+    const text = doc.info.description;
+    expect(text).toMatch(/32 KB/);
+    expect(text).toMatch(/idle for 10 minutes/);
+    expect(text).toMatch(/`ping` whenever it has sent nothing for 5 minutes/);
+    expect(text).toMatch(/2 hours/);
+  });
+});
+
 describe('toYaml', () => {
   it('renders nested objects, arrays and awkward strings as YAML a parser reads back', () => {
     expect(toYaml({ a: [1, { b: 'x: "y"' }], 'c d': {}, e: [] })).toBe(

@@ -7,6 +7,7 @@ import {
   encodeMessage,
   encodeText,
   MAX_MESSAGE_BYTES,
+  MESSAGE_BUDGET_BYTES,
   PartSchema,
   Reassembler,
   ReassemblyError,
@@ -29,23 +30,26 @@ describe('encodeMessage', () => {
     expect(encodeMessage(message)).toEqual([JSON.stringify(message)]);
   });
 
-  it('splits a 1 MB incompressible message into parts that each fit 128 KB', () => {
+  it('splits a 1 MB incompressible message into parts that each fit 128 KB with a safety margin', () => {
     const big = { type: 'event', seq: 1, event: 'api.upserted', payload: { blob: randomText(1024 * 1024) } };
     const frames = encodeMessage(big);
     expect(frames.length).toBeGreaterThanOrEqual(6);
     for (const f of frames) {
       expect(bytes(f)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+      // Under 128 KB read as 128,000 bytes too, with room to spare.
+      expect(bytes(f)).toBeLessThanOrEqual(MESSAGE_BUDGET_BYTES);
+      expect(bytes(f)).toBeLessThan(128_000 - 4096);
       expect(PartSchema.parse(JSON.parse(f)).count).toBe(frames.length);
     }
     expect(reassemble(frames)).toEqual([big]);
   });
 
-  it('keeps a frame of exactly the limit whole and splits one byte more', () => {
+  it('keeps a message of exactly the budget whole and splits one byte more', () => {
     const pad = (n: number) => JSON.stringify({ p: 'x'.repeat(n) });
-    const exact = pad(MAX_MESSAGE_BYTES - bytes(pad(0)));
-    expect(bytes(exact)).toBe(MAX_MESSAGE_BYTES);
+    const exact = pad(MESSAGE_BUDGET_BYTES - bytes(pad(0)));
+    expect(bytes(exact)).toBe(MESSAGE_BUDGET_BYTES);
     expect(encodeText(exact)).toEqual([exact]);
-    const over = pad(MAX_MESSAGE_BYTES - bytes(pad(0)) + 1);
+    const over = pad(MESSAGE_BUDGET_BYTES - bytes(pad(0)) + 1);
     const frames = encodeText(over);
     expect(frames.length).toBeGreaterThanOrEqual(2);
     expect(reassemble(frames)).toEqual([JSON.parse(over)]);

@@ -8,6 +8,7 @@ import {
   ConnectionPublisher,
   EventType,
   MAX_MESSAGE_BYTES,
+  MESSAGE_BUDGET_BYTES,
   type OutboxEvent,
 } from '../../layers/federation-core/src/index.js';
 
@@ -133,6 +134,7 @@ describe('ConnectionPublisher', () => {
     for (const f of frames) {
       expect(JSON.parse(f).type).toBe('part');
       expect(Buffer.byteLength(f)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+      expect(Buffer.byteLength(f)).toBeLessThanOrEqual(MESSAGE_BUDGET_BYTES);
     }
   });
 

@@ -263,7 +263,7 @@ describe('hostile input', () => {
       const victim = await agent.connect();
       await victim.waitFor((m) => m.event === 'hello');
       const before = victim.messages.length;
-      victim.send(frame);
+      victim.sendFrame(frame);
       expect(await victim.closed).toMatchObject({ code: 1009 });
       expect(victim.messages.length).toBe(before);
       report.add({ survived: 1 });

@@ -60,6 +60,23 @@ import { startWebSocketApi, type WebSocketApi } from '../../local/websocket-api.
 import { type Emulator, TEST_CREDENTIALS } from './emulator.js';
 
 export const HARNESS_TABLE = 'agent-ledger';
+
+/** API Gateway's WebSocket frame limit for clients. */
+const CLIENT_FRAME_BYTES = 32 * 1024;
+
+/** Sends one message in continuation frames of at most 32 KB (text stays text, binary stays binary). */
+export function sendInFrames(socket: WebSocket, data: string | Buffer): void {
+  const binary = typeof data !== 'string';
+  const bytes = binary ? data : Buffer.from(data, 'utf8');
+  if (bytes.length <= CLIENT_FRAME_BYTES) {
+    socket.send(data);
+    return;
+  }
+  for (let offset = 0; offset < bytes.length; offset += CLIENT_FRAME_BYTES) {
+    const fin = offset + CLIENT_FRAME_BYTES >= bytes.length;
+    socket.send(bytes.subarray(offset, offset + CLIENT_FRAME_BYTES), { binary, fin });
+  }
+}
 export const HARNESS_RELAY_SECRET = 'apigw-federation/relay-token';
 export const HARNESS_HMAC_SECRET = 'apigw-federation/api-key-hmac';
 
@@ -83,8 +100,10 @@ export interface RelayHarnessOptions {
   /** Relay token cache TTL and clock (rotation tests). */
   readonly tokenTtlMs?: number;
   readonly now?: () => number;
-  /** Largest client frame the WebSocket emulator accepts (default API Gateway's 128 KB). */
+  /** Largest client message the WebSocket emulator accepts (default API Gateway's 128 KB). */
   readonly maxMessageBytes?: number;
+  /** Idle timeout of the WebSocket emulator (default API Gateway's 10 minutes). */
+  readonly idleTimeoutMs?: number;
   /** Subscriptions chaos hooks. */
   readonly subscriptionHooks?: SubscriptionHooks;
   /** Give the handlers real Powertools loggers (default true: their output is what hygiene scans). */
@@ -205,6 +224,7 @@ export async function startRelayHarness(
     region: emu.region,
     accountId: emu.accountId,
     maxMessageBytes: options.maxMessageBytes,
+    idleTimeoutMs: options.idleTimeoutMs,
     authorizer: { functionName: FUNCTION_NAMES.relayAuthorizer, handler: (e) => handlers.authorizer(e) },
     identitySource: ['route.request.header.Authorization'],
     routes: relayRoutes(
@@ -322,7 +342,13 @@ export interface RawConnection {
   readonly messages: Record<string, unknown>[];
   /** Close code and reason once closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /**
+   * Sends one message as a conforming client does: in frames of at most 32 KB (API Gateway's frame
+   * limit), so a larger message (up to 128 KB) still arrives whole.
+   */
   send(text: string | Buffer): void;
+  /** Sends one message as a single frame, whatever its size (a frame over 32 KB closes the connection). */
+  sendFrame(text: string | Buffer): void;
   /** The first message matching `predicate`, already received or future. */
   waitFor(
     predicate: (m: Record<string, unknown>) => boolean,
@@ -398,7 +424,8 @@ export function rawConnect(
         frames,
         messages,
         closed,
-        send: (text) => socket.send(text),
+        send: (text) => sendInFrames(socket, text),
+        sendFrame: (text) => socket.send(text),
         waitFor,
         command: (command, timeoutMs) => {
           const id = typeof command.id === 'string' ? command.id : `c${++commandCounter}`;

@@ -7,7 +7,15 @@
 
 import { Document, isScalar, visit } from 'yaml';
 import { z } from 'zod';
-import { COMMAND_SCHEMAS, EVENT_SCHEMAS, MAX_MESSAGE_BYTES, PartSchema, ReplySchema } from './protocol.js';
+import { MESSAGE_BUDGET_BYTES } from './framing.js';
+import {
+  COMMAND_SCHEMAS,
+  EVENT_SCHEMAS,
+  MAX_COMMAND_BYTES,
+  MAX_MESSAGE_BYTES,
+  PartSchema,
+  ReplySchema,
+} from './protocol.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -85,7 +93,7 @@ export function asyncApiDocument(): Record<string, Json> {
     action: 'receive',
     channel: { $ref: '#/channels/relay' },
     title: 'Receive parts',
-    summary: `Any reply or event whose JSON exceeds ${MAX_MESSAGE_BYTES} bytes arrives as parts: gzip of the message, cut into slices, each base64 in one part under the limit. Join by index, gunzip, parse.`,
+    summary: `Any reply or event whose JSON exceeds ${MESSAGE_BUDGET_BYTES} bytes (a margin under API Gateway's ${MAX_MESSAGE_BYTES}) arrives as parts: gzip of the message, cut into slices, each base64 in one part within that budget. Join by index, gunzip, parse.`,
     messages: [ref(part.id)],
   };
   return {
@@ -94,7 +102,9 @@ export function asyncApiDocument(): Record<string, Json> {
       title: 'apigw-federation relay',
       version: '1.0.0',
       description:
-        'The WebSocket protocol between the apigw-federation agent (an Amazon API Gateway WebSocket API, the relay) and an API-management control plane (the client). The client sends commands routed by `$request.body.action`; the agent answers each with a reply and pushes events. Generated from layers/federation-core/src/protocol/protocol.ts: do not edit by hand.',
+        'The WebSocket protocol between the apigw-federation agent (an Amazon API Gateway WebSocket API, the relay) and an API-management control plane (the client). The client sends commands routed by `$request.body.action`; the agent answers each with a reply and pushes events. ' +
+        `Limits (API Gateway): a client frame carries at most 32 KB (a bigger one closes the connection with 1009), so a command is at most ${MAX_COMMAND_BYTES} bytes, sent as one frame; API Gateway closes a connection idle for 10 minutes, and any connection after 2 hours: a client sends \`ping\` whenever it has sent nothing for 5 minutes, and reconnects (then \`sync\` with its last \`seq\`) when closed. ` +
+        'Generated from layers/federation-core/src/protocol/protocol.ts: do not edit by hand.',
     },
     defaultContentType: 'application/json',
     servers: {

@@ -1,15 +1,22 @@
 /**
- * Framing over API Gateway's 128 KB message limit. A message whose JSON fits is sent as one frame.
- * A larger one is gzip'ed, the gzip bytes are cut into slices, and each slice travels as
- * `{ type: 'part', messageId, index, count, data: base64(slice) }`, every part frame under the limit.
+ * Framing over API Gateway's 128 KB message limit. A message whose JSON fits the budget
+ * ({@link MESSAGE_BUDGET_BYTES}, a safety margin under the limit) is sent as one message. A larger one is
+ * gzip'ed, the gzip bytes are cut into slices, and each slice travels as
+ * `{ type: 'part', messageId, index, count, data: base64(slice) }`, every part within the budget.
  * The receiving side (`Reassembler`) joins the slices in index order and gunzips them.
  */
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { MAX_MESSAGE_BYTES, type Part, PartSchema } from './protocol.js';
+import { type Part, PartSchema } from './protocol.js';
+
+/**
+ * The largest message the relay posts: 120 KiB, 8 KiB under API Gateway's 128 KB whether "KB" is read as
+ * 1,024 or 1,000 bytes (122,880 < 128,000), so a part never meets the limit itself.
+ */
+export const MESSAGE_BUDGET_BYTES = 120 * 1024;
 
 export interface EncodeOptions {
-  /** Largest frame in UTF-8 bytes (default 128 KB). */
+  /** Largest message in UTF-8 bytes (default {@link MESSAGE_BUDGET_BYTES}). */
   readonly maxBytes?: number;
   /** Id of the parts of a split message (default a random UUID). */
   readonly messageId?: string;
@@ -29,7 +36,7 @@ export function encodeMessage(message: unknown, options: EncodeOptions = {}): st
 
 /** As {@link encodeMessage}, for an already serialised message. */
 export function encodeText(json: string, options: EncodeOptions = {}): string[] {
-  const maxBytes = options.maxBytes ?? MAX_MESSAGE_BYTES;
+  const maxBytes = options.maxBytes ?? MESSAGE_BUDGET_BYTES;
   if (Buffer.byteLength(json, 'utf8') <= maxBytes) return [json];
   const messageId = options.messageId ?? randomUUID();
   const gzip = gzipSync(Buffer.from(json, 'utf8'));

@@ -16,8 +16,12 @@ import { DiscoverySourcesSchema, SubscribeRequestSchema, UnsubscribeRequestSchem
 
 /** API Gateway WebSocket APIs cap one message at 128 KB (UTF-8 bytes of the frame). */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
-/** Commands are small; anything larger is refused before parsing (`TOO_LARGE`). */
-export const MAX_COMMAND_BYTES = 32 * 1024;
+/**
+ * Commands are small; anything larger is refused before parsing (`TOO_LARGE`). A client sends each
+ * command as one WebSocket frame, and API Gateway closes a connection on a client frame over 32 KB:
+ * 32,000 bytes fit whether "KB" is read as 1,000 or 1,024 bytes.
+ */
+export const MAX_COMMAND_BYTES = 32_000;
 /** The provider the agent announces in `hello`. */
 export const PROVIDER = 'aws-api-gateway';
 
@@ -92,9 +96,12 @@ export const UnsubscribeCommandSchema = z
     description: 'Revokes the subscription’s API key.',
   });
 
-export const PingCommandSchema = z
-  .strictObject({ action: z.literal('ping'), id: CommandId })
-  .meta({ id: 'PingCommand', title: 'ping', description: 'Health check: agent, sources, last run.' });
+export const PingCommandSchema = z.strictObject({ action: z.literal('ping'), id: CommandId }).meta({
+  id: 'PingCommand',
+  title: 'ping',
+  description:
+    'Health check: agent, sources, last run. Also the keep-alive: API Gateway closes a connection idle for 10 minutes.',
+});
 
 /**
  * Every command, once: the relay's routes (`infra/constructs/relay.ts`), the local runtime's routes,

@@ -9,11 +9,10 @@ import type { OutboxEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi } from '../model.js';
 import { mapPool } from '../pool.js';
-import { encodeMessage } from '../protocol/framing.js';
+import { encodeMessage, MESSAGE_BUDGET_BYTES } from '../protocol/framing.js';
 import {
   type EventMessage,
   eventMessage,
-  MAX_MESSAGE_BYTES,
   type Reply,
   replyMessage,
 } from '../protocol/protocol.js';
@@ -45,7 +44,7 @@ export interface ConnectionPublisherOptions {
   readonly concurrency?: number;
   /** Retry policy for failures other than Gone (default 4 attempts, 100 ms base backoff). */
   readonly retry?: Omit<RetryOptions, 'context'>;
-  /** Frame limit (default API Gateway's 128 KB). */
+  /** Largest message posted (default `MESSAGE_BUDGET_BYTES`, a safety margin under API Gateway's 128 KB). */
   readonly maxBytes?: number;
 }
 
@@ -74,7 +73,7 @@ export class ConnectionPublisher implements RelayPublisher {
 
   constructor(private readonly options: ConnectionPublisherOptions) {
     this.concurrency = Math.max(1, options.concurrency ?? 10);
-    this.maxBytes = options.maxBytes ?? MAX_MESSAGE_BYTES;
+    this.maxBytes = options.maxBytes ?? MESSAGE_BUDGET_BYTES;
   }
 
   /**
