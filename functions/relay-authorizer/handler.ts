@@ -1,8 +1,10 @@
 /**
  * relay-authorizer: the `$connect` REQUEST authorizer of the relay. Checks `Authorization: Bearer
  * <token>` against the relay token in Secrets Manager (constant-time, cached briefly so a rotation
- * takes effect). A missing header is refused with 401 (`Unauthorized`), a wrong token with a Deny
- * policy (403); neither reaches `$connect`, so no connection record is written.
+ * takes effect). A missing header never reaches it (API Gateway answers 401 for the missing identity
+ * source); a header that is not a Bearer credential, or a wrong token, gets a Deny policy (403) — an
+ * answer, not a function error, so a client's mistake never trips the function's error alarm. Neither
+ * reaches `$connect`, so no connection record is written.
  */
 import {
   type AuthorizerResult,
@@ -25,14 +27,14 @@ export interface RelayAuthorizerDeps {
 /** The handler logic with its dependencies injected (tests, the local runtime). */
 export function createRelayAuthorizerHandler(deps: RelayAuthorizerDeps) {
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<AuthorizerResult> => {
-    // Defensive: whatever the event is, the answer is Allow, Deny or Unauthorized — never a TypeError.
+    // Defensive: whatever the event is, the answer is Allow or Deny — never a TypeError.
     const check = await deps.verifier.check(headerValue(event?.headers, 'Authorization'));
     const connectionId = event?.requestContext?.connectionId;
     const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
     if (check === 'missing') {
       deps.logger?.info('Connection refused: no bearer token', { connectionId });
-      // API Gateway answers 401 for an authorizer that throws exactly 'Unauthorized'.
-      throw new Error('Unauthorized');
+      // Throwing 'Unauthorized' (401) would be a function error: Deny answers the same without one.
+      return authorizerPolicy('Deny', methodArn);
     }
     if (check === 'invalid') {
       deps.logger?.warn('Connection refused: wrong bearer token', { connectionId });

@@ -5,8 +5,13 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { FEDERATION_METRICS } from '../../layers/federation-core/src/metrics.js';
-import { type FederationFunction, METRICS_NAMESPACE, serviceName } from './federation-function.js';
+import { ERROR_METRICS, FEDERATION_METRICS } from '../../layers/federation-core/src/metrics.js';
+import {
+  type FederationFunction,
+  type FunctionName,
+  METRICS_NAMESPACE,
+  serviceName,
+} from './federation-function.js';
 
 export interface ObservabilityProps {
   /** Every function of the agent (errors and throttles). */
@@ -22,16 +27,29 @@ export interface ObservabilityProps {
 
 /**
  * Dashboard and alarms: discovery runs (complete, partial, failed), API Gateway calls and throttles,
- * subscription results, function errors and throttles, dead-letter queues, relay traffic. Alarms on
- * function errors, dead-letter messages, failed runs and repeated partial runs.
+ * subscription results, errors by code, function errors and throttles, dead-letter queues, relay
+ * traffic. Alarms on the agent's own faults only: discovery and subscriptions answer a caller's mistake
+ * (VALIDATION, NOT_FOUND, CONFLICT, ...) with a typed function error, so their alarms watch the
+ * handlers' `Faults` metric (fault codes) and timeouts (Duration near the timeout) instead of Lambda's
+ * `Errors`; the relay functions fail only on faults, so their `Errors` are alarmed. Plus dead-letter
+ * messages, failed runs and repeated partial runs.
  */
+
+/** Functions whose failures carry an error code (`Errors` by code, `Faults`) and may be the caller's. */
+const TYPED_ERROR_FUNCTIONS: ReadonlySet<FunctionName> = new Set<FunctionName>([
+  'discovery',
+  'subscriptions',
+]);
+
+/** A timeout is reported when an invocation ran this share of the function's timeout. */
+const TIMEOUT_SHARE = 0.95;
 export class Observability extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    const emf = (fn: 'discovery' | 'subscriptions', metricName: string, period = Duration.minutes(5)) =>
+    const emf = (fn: FunctionName, metricName: string, period = Duration.minutes(5)) =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName,
@@ -82,6 +100,18 @@ export class Observability extends Construct {
         width: 8,
       }),
       new cloudwatch.GraphWidget({
+        title: 'Errors by code (discovery, subscriptions)',
+        left: [
+          new cloudwatch.MathExpression({
+            expression: `SEARCH('{${METRICS_NAMESPACE},code,service} MetricName="${ERROR_METRICS.errors}"', 'Sum', 300)`,
+            label: 'Errors',
+            period: Duration.minutes(5),
+          }),
+        ],
+        right: [...TYPED_ERROR_FUNCTIONS].map((fn) => emf(fn, ERROR_METRICS.faults)),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
         title: 'Function errors',
         left: props.functions.map((f) =>
           f.function.metricErrors({
@@ -124,10 +154,27 @@ export class Observability extends Construct {
     );
 
     for (const f of props.functions) {
-      this.alarm(`Errors-${f.name}`, {
-        metric: f.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      if (!TYPED_ERROR_FUNCTIONS.has(f.name)) {
+        this.alarm(`Errors-${f.name}`, {
+          metric: f.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+          threshold: 1,
+          alarmDescription: `apigw-federation: the ${f.name} function reported errors`,
+        });
+        continue;
+      }
+      this.alarm(`Faults-${f.name}`, {
+        metric: emf(f.name, ERROR_METRICS.faults),
         threshold: 1,
-        alarmDescription: `apigw-federation: the ${f.name} function reported errors`,
+        alarmDescription: `apigw-federation: the ${f.name} function failed with a fault code (INTERNAL, AWS_*, CONFIG)`,
+      });
+      const timeout = (f.function.timeout ?? Duration.seconds(3)).toMilliseconds();
+      this.alarm(`Timeouts-${f.name}`, {
+        metric: f.function.metricDuration({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: TIMEOUT_SHARE * timeout,
+        alarmDescription: `apigw-federation: a ${f.name} invocation ran into its ${timeout / 1000} s timeout`,
       });
     }
     props.deadLetterQueues.forEach((q, index) => {

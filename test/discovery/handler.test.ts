@@ -38,11 +38,26 @@ function recordingPublisher() {
 
 function recordingMetrics() {
   const metrics: Record<string, number> = {};
+  /** `Errors` by their `code` dimension. */
+  const errorsByCode: Record<string, number> = {};
   return {
     metrics,
+    errorsByCode,
     sink: {
       addMetric: (name: string, _unit: unknown, value: number) => {
         metrics[name] = (metrics[name] ?? 0) + value;
+      },
+      singleMetric: () => {
+        const dimensions: Record<string, string> = {};
+        return {
+          addDimension: (name: string, value: string) => {
+            dimensions[name] = value;
+          },
+          addMetric: (name: string, _unit: unknown, value: number) => {
+            if (name === 'Errors')
+              errorsByCode[dimensions.code ?? '-'] = (errorsByCode[dimensions.code ?? '-'] ?? 0) + value;
+          },
+        };
       },
     } as unknown as DiscoveryHandlerDeps['metrics'],
   };
@@ -152,9 +167,9 @@ describe('discovery handler', () => {
     ]);
   });
 
-  it('replies FAILED and counts a failed run when the run cannot start', async () => {
+  it('replies FAILED to a run that cannot start, counting the client mistake by code, not as a fault', async () => {
     const { publisher, replies } = recordingPublisher();
-    const { metrics, sink } = recordingMetrics();
+    const { metrics, errorsByCode, sink } = recordingMetrics();
     const handler = createDiscoveryHandler({ engine: h.engine, publisher, metrics: sink });
     await expect(
       handler({ sources: ['nope'], replyTo: { connectionId: 'conn-1', commandId: 'cmd-2' } }),
@@ -165,15 +180,22 @@ describe('discovery handler', () => {
       status: 'FAILED',
       error: { code: 'VALIDATION' },
     });
-    expect(metrics[DISCOVERY_METRICS.failedRuns]).toBe(1);
+    // An unknown source is the caller's mistake: counted by code, never a failed run or a fault (alarms).
+    expect(errorsByCode).toEqual({ VALIDATION: 1 });
+    expect(metrics[DISCOVERY_METRICS.failedRuns]).toBe(0);
+    expect(metrics.Faults).toBe(0);
     expect(emu.proxy.calls.count()).toBe(0);
   });
 
   it('reports BUSY while another run holds the account-region', async () => {
     await h.leases.acquire(`discovery#${emu.accountId}#${emu.region}`, 'other', 60_000);
     const { publisher } = recordingPublisher();
-    const handler = createDiscoveryHandler({ engine: h.engine, publisher });
+    const { metrics, errorsByCode, sink } = recordingMetrics();
+    const handler = createDiscoveryHandler({ engine: h.engine, publisher, metrics: sink });
     await expect(handler({})).rejects.toThrow(/^BUSY: /);
+    expect(errorsByCode).toEqual({ BUSY: 1 });
+    expect(metrics[DISCOVERY_METRICS.failedRuns]).toBe(0);
+    expect(metrics.Faults).toBe(0);
   });
 
   it('keeps the summary when publishing fails: the events stay in the outbox', async () => {

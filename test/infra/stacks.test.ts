@@ -440,12 +440,44 @@ describe('FederationStack: relay', () => {
 });
 
 describe('FederationStack: observability', () => {
-  it('alarms on every function error, dead-letter messages, failed runs and partial runs', () => {
+  it("alarms on the agent's own faults only: fault codes, timeouts, relay function errors, dead letters, runs", () => {
     const alarms = Object.values(base.federation.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(FUNCTION_NAMES.length + 3);
     const byMetric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
-    expect(byMetric('Errors')).toHaveLength(FUNCTION_NAMES.length);
+    const functionName = (name: string) => {
+      const [id] = Object.entries(base.federation.findResources('AWS::Lambda::Function')).find(
+        ([, r]) =>
+          (r.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment?.Variables
+            ?.POWERTOOLS_SERVICE_NAME === name,
+      )!;
+      return id;
+    };
+    // Client mistakes (VALIDATION, NOT_FOUND, CONFLICT, ...) are function errors of discovery and
+    // subscriptions: their Lambda Errors are not alarmed; the relay functions fail only on faults.
+    const lambdaErrors = byMetric('Errors').filter((a) => a.Properties.Namespace === 'AWS/Lambda');
+    expect(lambdaErrors.map((a) => a.Properties.Dimensions[0].Value.Ref).sort()).toEqual(
+      ['relay-authorizer', 'relay-command', 'relay-connection'].map(functionName).sort(),
+    );
+    // The handlers' `Faults` metric (fault codes only) and timeouts (Duration at 95% of the timeout).
+    const faults = byMetric('Faults');
+    expect(faults.map((a) => a.Properties.Dimensions)).toEqual(
+      expect.arrayContaining([
+        [{ Name: 'service', Value: 'discovery' }],
+        [{ Name: 'service', Value: 'subscriptions' }],
+      ]),
+    );
+    expect(faults).toHaveLength(2);
+    for (const a of faults)
+      expect(a.Properties).toMatchObject({ Namespace: 'ApigwFederation', Threshold: 1 });
+    const timeouts = byMetric('Duration');
+    expect(timeouts).toHaveLength(2);
+    for (const a of timeouts)
+      expect(a.Properties).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Maximum' });
+    expect(timeouts.map((a) => a.Properties.Threshold).sort((x: number, y: number) => x - y)).toEqual([
+      0.95 * 30_000,
+      0.95 * 600_000,
+    ]);
     expect(byMetric('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
+    expect(alarms).toHaveLength(3 + 2 + 2 + 1 + 2);
     for (const name of ['FailedRuns', 'PartialRuns']) {
       expect(byMetric(name)).toHaveLength(1);
       expect(byMetric(name)[0]!.Properties).toMatchObject({

@@ -62,12 +62,15 @@ describe('relay $connect', () => {
     expect(world.ws.connections()).toHaveLength(0);
   });
 
-  it('refuses with Unauthorized when the authorizer is called without a header', async () => {
+  it('denies a missing or non-Bearer header with a Deny policy, not a function error (no alarm)', async () => {
     const authorizer = createRelayAuthorizerHandler({
       verifier: new TokenVerifier({ loadToken: async () => 'secret-token-value' }),
     });
     const methodArn = 'arn:aws:execute-api:us-east-1:123456789012:abc/live/$connect';
-    await expect(authorizer({ methodArn, headers: {} } as never)).rejects.toThrow('Unauthorized');
+    for (const headers of [{}, { authorization: 'Basic c2VjcmV0' }, { authorization: 'Bearer' }]) {
+      const denied = await authorizer({ methodArn, headers } as never);
+      expect(denied.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny', Resource: methodArn });
+    }
     const allow = await authorizer({
       methodArn,
       headers: { authorization: 'Bearer secret-token-value' },

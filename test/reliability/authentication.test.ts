@@ -52,7 +52,7 @@ describe('relay authentication', () => {
   ) => {
     report.add({ operationsAttempted: 1, hostileInputs: expected === 'open' ? 0 : 1 });
     const outcome = await attempt(agent, token, headers);
-    // 'refused': 401 (not a Bearer credential) or 403 (a wrong one) — no connection either way.
+    // 'refused': 401 (no header) or 403 (a credential that is not the token) — no connection either way.
     if (expected === 'refused') expect([401, 403], what).toContain(outcome);
     else expect(outcome, what).toBe(expected);
     report.add({ survived: 1 });
@@ -75,11 +75,13 @@ describe('relay authentication', () => {
     await expectOutcome('the right token', agent.token, 'open');
   });
 
-  it('refuses a missing token with 401 and a wrong one with 403, writing no connection record', async () => {
+  it('refuses a missing header with 401 and any other credential with 403, writing no connection record', async () => {
     const token = agent.token;
+    // No header: API Gateway answers 401 itself (identity source). Any header reaches the authorizer,
+    // which answers Deny (403) without a function error, so a client's mistake never trips an alarm.
     await expectOutcome('no Authorization header', null, 401);
-    await expectOutcome('empty bearer', '', 401);
-    await expectOutcome('another scheme', null, 401, { Authorization: `Basic ${token}` });
+    await expectOutcome('empty bearer', '', 403);
+    await expectOutcome('another scheme', null, 403, { Authorization: `Basic ${token}` });
     await expectOutcome(
       'a wrong token of the same length',
       `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,

@@ -140,6 +140,14 @@ describe('subscriptions handler', () => {
     });
     metrics.publishStoredMetrics();
     expect(stdout.text()).toContain('"SubscriptionErrors"');
+    // Counted by code (EMF `Errors` with a `code` dimension), and not as a fault: no alarm.
+    const emf = stdout
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf.find((m) => m.Errors !== undefined)).toMatchObject({ Errors: 1, code: 'NOT_FOUND' });
+    expect(emf.find((m) => m.Faults !== undefined)).toMatchObject({ Faults: 0 });
   });
 
   describe('rejects malformed events as VALIDATION with no AWS call', () => {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { toFederationError, toInvokeError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { FEDERATION_METRICS, type MetricsSink } from '../metrics.js';
+import { countError, FEDERATION_METRICS, isFaultCode, type MetricsSink } from '../metrics.js';
 import { type DiscoveryRequest, DiscoveryRequestSchema } from '../protocol/requests.js';
 import type { CommandReply, RelayPublisher } from '../publishing/ports.js';
 import { publishAppended } from '../publishing/publish.js';
@@ -63,6 +63,7 @@ export async function runDiscoveryFunction(
   try {
     request = parseDiscoveryEvent(event);
   } catch (error) {
+    countError(deps.metrics, toFederationError(error, 'discovery').code);
     deps.logger?.warn('invalid discovery request', { error: toFederationError(error, 'discovery').toJSON() });
     throw toInvokeError(error, 'discovery');
   }
@@ -95,7 +96,9 @@ export async function runDiscoveryFunction(
   } catch (error) {
     const typed = toFederationError(error, 'discovery');
     metric(DISCOVERY_METRICS.runs, 1);
-    metric(DISCOVERY_METRICS.failedRuns, 1);
+    // A run the caller asked wrongly (unknown source) or that another run holds (BUSY) did not fail.
+    metric(DISCOVERY_METRICS.failedRuns, isFaultCode(typed.code) ? 1 : 0);
+    countError(deps.metrics, typed.code);
     deps.logger?.error('discovery run failed', { error: typed.toJSON() });
     if (replyTo) {
       await safeReply(deps, replyTo.connectionId, {

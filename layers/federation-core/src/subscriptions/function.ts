@@ -7,7 +7,7 @@
 import { toFederationError, toInvokeError } from '../errors.js';
 import type { Outbox } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
-import { FEDERATION_METRICS, type MetricsSink } from '../metrics.js';
+import { countError, FEDERATION_METRICS, type MetricsSink } from '../metrics.js';
 import type { RelayPublisher } from '../publishing/ports.js';
 import { appendAndPublish } from '../publishing/publish.js';
 import { parseSubscriptionsEvent, type SweepRequest } from './schema.js';
@@ -91,6 +91,7 @@ export async function runSubscriptionsFunction(
   } catch (error) {
     const typed = toFederationError(error, 'subscriptions');
     metric(METRICS.failed, 1);
+    countError(deps.metrics, typed.code);
     deps.logger?.warn('request failed', { error: typed.toJSON() });
     throw toInvokeError(typed, 'subscriptions');
   }
