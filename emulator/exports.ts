@@ -9,6 +9,10 @@
  * user's emulator that does it itself) gets it passed through unchanged, with no lookups. The lookups the
  * rewrite needs (stage, deployment, models) answer the client with the upstream's own response when they
  * fail for any reason but a missing stage (a 429 stays a 429, with its `Retry-After`).
+ *
+ * API Gateway refuses to export some APIs for good (a model with a non-JSON media type, for example)
+ * with 400 `BadRequestException`, whatever the deployment; the proxy does so for the REST APIs given to
+ * `refuseExports`.
  */
 import { randomUUID } from 'node:crypto';
 import { type Exchange, lookup, send, sendError } from './http.js';
@@ -124,11 +128,24 @@ async function modelSchemas(ex: Exchange, restApiId: string): Promise<Record<str
   return schemas;
 }
 
-/** Answers `GET /restapis/{id}/stages/{stage}/exports/{type}` like API Gateway. */
-export async function answerExport(ex: Exchange): Promise<void> {
+/**
+ * Answers `GET /restapis/{id}/stages/{stage}/exports/{type}` like API Gateway; REST APIs in `refused`
+ * get 400 `BadRequestException`.
+ */
+export async function answerExport(ex: Exchange, refused: ReadonlySet<string> = new Set()): Promise<void> {
   const [, , restApiId = '', , stageName = '', , exportType] = ex.url.pathname
     .split('/')
     .map((p) => decodeURIComponent(p));
+  if (refused.has(restApiId)) {
+    sendError(
+      ex.res,
+      ex.identity,
+      400,
+      'BadRequestException',
+      `Unable to export the API ${restApiId}: its models use a media type the ${exportType} export does not support`,
+    );
+    return;
+  }
   const upstream = await ex.forward();
   if (upstream.status !== 200) {
     send(ex.res, upstream.status, upstream.headers, upstream.body);

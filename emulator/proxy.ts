@@ -77,6 +77,8 @@ export interface FidelityProxy {
   setPolicy(policy: PolicyDocument | undefined, options?: { accessKeyId?: string }): void;
   setFaults(config: FaultConfig | undefined): void;
   setThrottle(config: ThrottleConfig | undefined): void;
+  /** REST APIs whose `GetExport` API Gateway refuses for good (400 `BadRequestException`); `undefined` clears. */
+  refuseExports(restApiIds: Iterable<string> | undefined): void;
   /** Attributes an access key to an account (keys returned by STS AssumeRole are learned automatically). */
   registerAccessKey(accessKeyId: string, accountId: string): void;
   /** Account the proxy attributes to an access key. */
@@ -132,6 +134,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
   const policies = createPolicyGate();
   const throttle = createThrottle();
   const restApiTags = createRestApiTags();
+  let refusedExports = new Set<string>();
   let counters = emptyCounters();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -258,7 +261,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       }
       // 6. exports as API Gateway produces them
       if (identity.operation === 'GetExport') {
-        await answerExport(exchange);
+        await answerExport(exchange, refusedExports);
         return;
       }
     }
@@ -328,6 +331,9 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     setPolicy: (doc, opts) => policies.set(doc, opts?.accessKeyId),
     setFaults: (config) => faults.set(config),
     setThrottle: (config) => throttle.set(config),
+    refuseExports: (restApiIds) => {
+      refusedExports = new Set(restApiIds ?? []);
+    },
     registerAccessKey: (accessKeyId, accountId) => accounts.register(accessKeyId, accountId),
     accountOf: (accessKeyId) => accounts.accountOf(accessKeyId),
     resetAll: () => {
@@ -335,6 +341,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       policies.clear();
       faults.set(undefined);
       throttle.set(undefined);
+      refusedExports = new Set();
       calls.clear();
       counters = emptyCounters();
     },

@@ -423,6 +423,48 @@ describe('discovery against the emulator', () => {
     expect(await h.catalog.getApi(idOf('b', 'prod'))).toBeDefined();
   });
 
+  it('federates an API whose export API Gateway refuses (4xx) without a definition; the run stays complete', async () => {
+    const refused = seeded.apis.a!.restApiId;
+    emu.proxy.refuseExports([refused]);
+    const first = await h.engine.run();
+    expect(first.summary.partial).toBe(false);
+    expect(first.summary.errors).toEqual([]);
+    expect(first.summary.counts).toMatchObject({ discovered: 2, upserted: 2, exported: 1, exportRefused: 1 });
+    const alpha = (await h.catalog.getApi(idOf('a', 'prod'))) as FederatedApi;
+    expect(alpha.definition).toBeUndefined();
+    expect(alpha.definitionUnavailable).toEqual({
+      code: 'EXPORT_REFUSED',
+      message: expect.stringMatching(/^GetExport refused by API Gateway \(BadRequestException\)/),
+      deploymentId: seeded.apis.a!.deploymentId,
+    });
+    // The event says so.
+    const upserted = eventsOf(first, EventType.API_UPSERTED).map((e) => e.payload as FederatedApi);
+    expect(upserted.find((a) => a.id === alpha.id)?.definitionUnavailable?.code).toBe('EXPORT_REFUSED');
+
+    // Same deployment: no new attempt, nothing changes, and the account-region still removes what went.
+    await deleteApi(emu.apiGateway(), seeded.apis.b!.restApiId);
+    emu.proxy.resetCalls();
+    const second = await h.engine.run();
+    expect(apiCalls(emu).GetExport ?? 0).toBe(0);
+    expect(second.summary.partial).toBe(false);
+    expect(second.events.map((e) => e.event)).toEqual([
+      EventType.PLAN_REMOVED,
+      EventType.API_REMOVED,
+      EventType.DISCOVERY_COMPLETED,
+    ]);
+
+    // A new deployment: the export is tried again (and API Gateway takes this one).
+    emu.proxy.refuseExports(undefined);
+    await redeployStage(emu.apiGateway(), refused, 'prod');
+    emu.proxy.resetCalls();
+    const third = await h.engine.run();
+    expect(apiCalls(emu).GetExport).toBe(1);
+    const after = (await h.catalog.getApi(idOf('a', 'prod'))) as FederatedApi;
+    expect(after.definition?.format).toBe('openapi-3.0');
+    expect(after.definitionUnavailable).toBeUndefined();
+    expect(third.summary.counts).toMatchObject({ upserted: 1, exportRefused: 0 });
+  });
+
   it('never removes on doubt: a failing account-region is partial, the other completes', async () => {
     // a second region with one API on a plan
     const west = await seed(emu.apiGateway({ region: 'us-west-2' }), {

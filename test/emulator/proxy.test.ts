@@ -113,6 +113,23 @@ describe('fidelity proxy against moto', () => {
     expect(calls.count()).toBe(0);
   });
 
+  it('refuses the export of chosen REST APIs with 400 BadRequestException, as API Gateway does for some', async () => {
+    const apigw = emu.apiGateway({ via: 'proxy', maxAttempts: 1 });
+    const refused = seeded.apis.petstore!.restApiId;
+    emu.proxy.refuseExports([refused]);
+    const exportOf = (restApiId: string) =>
+      apigw.send(new GetExportCommand({ restApiId, stageName: 'prod', exportType: 'oas30' }));
+    await expect(exportOf(refused)).rejects.toMatchObject({
+      name: 'BadRequestException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(exportOf(seeded.apis.orders!.restApiId)).resolves.toMatchObject({
+      $metadata: { httpStatusCode: 200 },
+    });
+    emu.proxy.refuseExports(undefined);
+    await expect(exportOf(refused)).resolves.toMatchObject({ $metadata: { httpStatusCode: 200 } });
+  });
+
   it("attributes calls with assumed-role credentials to the role's account", async () => {
     const sts = new STSClient(emu.clientConfig());
     const assumed = await sts.send(

@@ -50,6 +50,17 @@ export interface Definition extends DefinitionRef {
   readonly document: unknown;
 }
 
+/**
+ * Why a federated API has no definition: API Gateway refused its export with a client error (4xx, e.g.
+ * `BadRequestException` for an API it cannot export). Tried again only when the deployment changes.
+ */
+export interface DefinitionUnavailable {
+  readonly code: 'EXPORT_REFUSED';
+  readonly message: string;
+  /** The deployment whose export was refused. */
+  readonly deploymentId: string;
+}
+
 export interface FederatedApi {
   /** Deterministic id from accountId, region, restApiId and stageName. */
   readonly id: string;
@@ -64,6 +75,8 @@ export interface FederatedApi {
   readonly labels: readonly string[];
   readonly plans: readonly FederatedPlan[];
   readonly definition?: DefinitionRef;
+  /** Set instead of `definition` when API Gateway refuses to export this deployment. */
+  readonly definitionUnavailable?: DefinitionUnavailable;
   /** Changes when anything the control plane sees changes (deployment, stage, plans, tags, name). */
   readonly fingerprint: string;
   readonly updatedAt: string;

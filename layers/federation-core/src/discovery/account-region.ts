@@ -14,7 +14,7 @@ import type { DefinitionStore } from '../ledger/definitions.js';
 import type { LeaseRepository } from '../ledger/lease.js';
 import type { Outbox, OutboxEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
-import type { DefinitionRef, FederatedApi } from '../model.js';
+import type { DefinitionRef, DefinitionUnavailable, FederatedApi } from '../model.js';
 import { mapPool } from '../pool.js';
 import type { PlanRevocations } from '../ports/revocations.js';
 import {
@@ -30,7 +30,7 @@ import {
 import type { ChangeTarget } from './change-events.js';
 import { commitDiscovery } from './commit.js';
 import { diffCatalog } from './diff.js';
-import { ApiGatewayReader, type ReaderRetryOptions } from './reader.js';
+import { ApiGatewayReader, exportRefusal, type ReaderRetryOptions } from './reader.js';
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
@@ -180,9 +180,11 @@ export class AccountRegionRun {
     const stagePlans = planStages(read, plans, settings, { accountId, region, full, previousById }, counts);
 
     // 5. Export only stages whose deployment changed (or everything with `full`).
-    const definitions = new Map<string, DefinitionRef>();
-    for (const p of stagePlans)
-      if (!p.needsExport && p.prev?.definition) definitions.set(p.id, p.prev.definition);
+    const definitions = new Map<string, DefinitionRef | DefinitionUnavailable>();
+    for (const p of stagePlans) {
+      const kept = p.needsExport ? undefined : (p.prev?.definition ?? p.prev?.definitionUnavailable);
+      if (kept) definitions.set(p.id, kept);
+    }
     await mapPool(
       stagePlans.filter((p) => p.needsExport),
       settings.callConcurrency,
@@ -193,6 +195,22 @@ export class AccountRegionRun {
           const stored = await this.deps.definitions.put(bytes);
           definitions.set(p.id, { format: formatOf(bytes), sha256: stored.sha256, size: stored.size });
         } catch (error) {
+          const refusal = exportRefusal(error);
+          if (refusal) {
+            // API Gateway will never export this deployment: a per-API outcome, not a partial read.
+            counts.exportRefused++;
+            definitions.set(p.id, {
+              code: 'EXPORT_REFUSED',
+              message: `GetExport refused by API Gateway (${refusal.name}): ${refusal.message}`,
+              deploymentId: p.stage.deploymentId,
+            });
+            this.deps.logger?.warn('export refused; federated without a definition', {
+              restApiId: p.api.id,
+              stageName: p.stage.stageName,
+              error: refusal.name,
+            });
+            return;
+          }
           partial = true;
           this.fail(error, `GetExport ${p.api.id}/${p.stage.stageName}`);
           unread.add(p.id);

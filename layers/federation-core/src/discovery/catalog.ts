@@ -5,7 +5,7 @@
  */
 import type { RestApi, Stage, UsagePlan } from '@aws-sdk/client-api-gateway';
 import type { AgentConfig } from '../config/schema.js';
-import type { DefinitionRef, FederatedApi, FederatedPlan } from '../model.js';
+import type { DefinitionRef, DefinitionUnavailable, FederatedApi, FederatedPlan } from '../model.js';
 import {
   detectDefinitionFormat,
   federatedApiId,
@@ -126,7 +126,11 @@ export function planStages(
         id,
         plans: attached.map((plan) => toPlan(id, plan)).sort((a, b) => a.id.localeCompare(b.id)),
         ...(prev ? { prev } : {}),
-        needsExport: context.full || !prev?.definition || prev.source.deploymentId !== stage.deploymentId,
+        // A refused export is tried again only for a new deployment (or `full`).
+        needsExport:
+          context.full ||
+          (!prev?.definition && !prev?.definitionUnavailable) ||
+          prev.source.deploymentId !== stage.deploymentId,
       });
     }
   }
@@ -134,12 +138,12 @@ export function planStages(
 }
 
 /**
- * The catalog entry of a stage with its definition. `updatedAt` stays the previous one when nothing
- * the control plane sees changed (same fingerprint).
+ * The catalog entry of a stage with its definition, or with why it has none (an export API Gateway
+ * refused). `updatedAt` stays the previous one when nothing the control plane sees changed.
  */
 export function federatedApi(
   stage: StagePlan,
-  definition: DefinitionRef,
+  outcome: DefinitionRef | DefinitionUnavailable,
   context: {
     readonly sourceName: string;
     readonly accountId: string;
@@ -151,6 +155,8 @@ export function federatedApi(
   const endpoint = stageEndpoint(restApiId, context.region, stage.stage.stageName);
   const name = stage.api.name ?? restApiId;
   const description = stage.api.description || undefined;
+  const unavailable = 'code' in outcome ? outcome : undefined;
+  const definition = 'code' in outcome ? undefined : outcome;
   const fp = fingerprint({
     name,
     description,
@@ -160,7 +166,7 @@ export function federatedApi(
     endpoint,
     labels: stage.labels,
     plans: stage.plans,
-    definitionSha256: definition.sha256,
+    definitionSha256: definition?.sha256,
   });
   return {
     id: stage.id,
@@ -178,7 +184,8 @@ export function federatedApi(
     endpoint,
     labels: stage.labels,
     plans: stage.plans,
-    definition,
+    ...(definition ? { definition } : {}),
+    ...(unavailable ? { definitionUnavailable: unavailable } : {}),
     fingerprint: fp,
     updatedAt: stage.prev?.fingerprint === fp ? stage.prev.updatedAt : context.now,
   };

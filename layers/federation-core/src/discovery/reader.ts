@@ -11,7 +11,24 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import { callWithRetry, type RetryOptions } from '../aws/retry.js';
-import { isNotFound } from '../errors.js';
+import { awsErrorName, awsHttpStatus, FederationError, isAccessDenied, isNotFound, isThrottle } from '../errors.js';
+
+/**
+ * The reason API Gateway refused an export for good: a client error (4xx) that is not throttling,
+ * access denied, not found or a concurrent modification — `BadRequestException` for an API it cannot
+ * export. Undefined for any other failure (those make the account-region partial).
+ */
+export function exportRefusal(error: unknown): { name: string; message: string } | undefined {
+  const cause = error instanceof FederationError && error.cause !== undefined ? error.cause : error;
+  const status = awsHttpStatus(cause);
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  if ([403, 404, 409, 429].includes(status) || isThrottle(cause) || isAccessDenied(cause)) return undefined;
+  const message = (cause as { message?: unknown }).message;
+  return {
+    name: awsErrorName(cause) ?? `HTTP ${status}`,
+    message: typeof message === 'string' ? message.slice(0, 500) : '',
+  };
+}
 
 /** API Gateway's largest page for GetRestApis / GetUsagePlans. */
 export const PAGE_LIMIT = 500;

@@ -14,6 +14,11 @@ export interface DiscoveryCounts {
   skipped: number;
   /** `GetExport` calls that returned a document. */
   exported: number;
+  /**
+   * Stages whose export API Gateway refused with a client error (4xx): federated without a
+   * definition, not a failure of the account-region; tried again when the deployment changes.
+   */
+  exportRefused: number;
 }
 
 export const AccountRegionStatus = {
@@ -74,7 +79,16 @@ export interface DiscoverySummary {
 }
 
 export function emptyCounts(): DiscoveryCounts {
-  return { discovered: 0, upserted: 0, unchanged: 0, removed: 0, plansRemoved: 0, skipped: 0, exported: 0 };
+  return {
+    discovered: 0,
+    upserted: 0,
+    unchanged: 0,
+    removed: 0,
+    plansRemoved: 0,
+    skipped: 0,
+    exported: 0,
+    exportRefused: 0,
+  };
 }
 
 export function addCounts(into: DiscoveryCounts, from: DiscoveryCounts): void {

@@ -220,6 +220,13 @@ export const FederatedApiSchema = z
     labels: z.array(z.string()),
     plans: z.array(PlanSchema),
     definition: DefinitionSchema.optional(),
+    definitionUnavailable: z
+      .object({ code: z.literal('EXPORT_REFUSED'), message: z.string(), deploymentId: z.string() })
+      .optional()
+      .meta({
+        description:
+          'Instead of `definition` when API Gateway refuses to export this deployment (a 4xx such as BadRequestException); tried again when the deployment changes.',
+      }),
     fingerprint: z.string(),
     updatedAt: z.string(),
   })
