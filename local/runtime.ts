@@ -70,7 +70,7 @@ const TIMEOUTS_MS: Record<string, number> = {
   subscriptions: 30_000,
   'relay-authorizer': 10_000,
   'relay-connection': 10_000,
-  'relay-command': 30_000,
+  'relay-command': 300_000,
 };
 
 export interface LocalRuntimeOptions {

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -49,6 +49,9 @@ export interface RelayProps {
   /** Stage throttling. @default - rate 50/s, burst 100 */
   readonly throttle?: apigwv2.ThrottleSettings;
 }
+
+/** relay-command's timeout: each share of a `sync` sends for this long minus a 30 s hand-off margin. */
+export const RELAY_COMMAND_TIMEOUT = Duration.minutes(5);
 
 /**
  * The relay: a WebSocket API the control plane connects to with `Authorization: Bearer <token>`.
@@ -103,6 +106,10 @@ export class Relay extends Construct {
       description:
         'apigw-federation: relay commands (discover, sync, subscribe, unsubscribe, ping, $default)',
       coreLayer: props.coreLayer,
+      // Longer than what it waits for (a synchronous subscriptions invocation), and a multi-minute budget
+      // per share of a `sync`; a share that fails is not retried (it would send duplicates).
+      timeout: RELAY_COMMAND_TIMEOUT,
+      retryAttempts: 0,
       environment: {
         ...props.environment,
         FED_DISCOVERY_FUNCTION: props.discovery.function.functionName,
@@ -112,6 +119,16 @@ export class Relay extends Construct {
     grantLedger(this.command.role, props.table);
     grantInvokeUnqualified(this.command.role, props.discovery.function);
     grantInvokeUnqualified(this.command.role, props.subscriptions.function);
+    // A `sync` continues in asynchronous invocations of relay-command itself (own policy: no cycle).
+    new iam.Policy(this, 'CommandSelfInvoke', {
+      roles: [this.command.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.command.function.functionArn],
+        }),
+      ],
+    });
 
     const authorizer = new authorizers.WebSocketLambdaAuthorizer('BearerToken', this.authorizer.function, {
       identitySource: [RELAY_IDENTITY_SOURCE],

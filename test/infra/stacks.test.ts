@@ -261,13 +261,13 @@ describe('IAM: the documented policy, split', () => {
     expect(readers(API_KEY_SECRET_LOGICAL_ID)).toEqual(['subscriptions']);
   });
 
-  it('lets relay-command invoke discovery and subscriptions, and relay-connection only itself', () => {
+  it('lets relay-command invoke discovery, subscriptions and itself (sync), and relay-connection only itself', () => {
     const invoked = (name: string) =>
       statementsOfRole(base.federation, roleOf(base.federation, name))
         .filter((s) => asArray(s.Action).includes('lambda:InvokeFunction'))
         .flatMap((s) => asArray(s.Resource));
     const arn = (fn: string) => ({ 'Fn::GetAtt': [functionOf(base.federation, fn), 'Arn'] });
-    expect(invoked('relay-command')).toEqual([arn('discovery'), arn('subscriptions')]);
+    expect(invoked('relay-command')).toEqual([arn('discovery'), arn('subscriptions'), arn('relay-command')]);
     expect(invoked('relay-connection')).toEqual([arn('relay-connection')]);
     for (const name of ['discovery', 'subscriptions', 'relay-authorizer']) expect(invoked(name)).toEqual([]);
   });
@@ -381,6 +381,30 @@ describe('FederationStack: discovery schedule', () => {
 });
 
 describe('FederationStack: relay', () => {
+  it('gives relay-command a multi-minute timeout beyond what it waits for, no async retry, and itself to invoke', () => {
+    const fn = (name: string) => resourcesOf(base.federation)[functionOf(base.federation, name)]!.Properties!;
+    const command = fn('relay-command') as { Timeout: number };
+    const subscriptions = fn('subscriptions') as { Timeout: number };
+    // It waits for a synchronous subscriptions invocation, and a share of a sync runs for minutes.
+    expect(command.Timeout).toBeGreaterThan(subscriptions.Timeout);
+    expect(command.Timeout).toBeGreaterThanOrEqual(300);
+    base.federation.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionOf(base.federation, 'relay-command') },
+      MaximumRetryAttempts: 0,
+    });
+    base.federation.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          {
+            Action: 'lambda:InvokeFunction',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [functionOf(base.federation, 'relay-command'), 'Arn'] },
+          },
+        ],
+      },
+    });
+  });
+
   it('routes $connect/$disconnect to relay-connection and every command and $default to relay-command', () => {
     const integrations = resourcesOf(base.federation);
     const target = (routeKey: string) => {

@@ -80,6 +80,33 @@ describe('relay-connection', () => {
 });
 
 describe('relay-command', () => {
+  it('hands a sync continuation to the service with itself and its time budget', async () => {
+    const seen: unknown[] = [];
+    const handler = createRelayCommandHandler({
+      service: {
+        handleFrame: async () => undefined,
+        continueSync: async (event, budget) => {
+          seen.push(event, budget);
+        },
+      },
+    });
+    const job = {
+      internal: 'sync',
+      connectionId: 'c1',
+      commandId: 's',
+      snapshot: true,
+      seq: 0,
+      sent: 0,
+      part: 2,
+    };
+    const context = {
+      invokedFunctionArn: 'arn:aws:lambda:us-east-1:1:function:relay-command',
+      getRemainingTimeInMillis: () => 300_000,
+    };
+    expect(await handler(job as never, context)).toEqual({ statusCode: 200 });
+    expect(seen).toEqual([job, { self: context.invokedFunctionArn, budgetMs: 270_000 }]);
+  });
+
   it('hands MESSAGE frames to the relay service, decoding base64 bodies', async () => {
     const frames: [string, string | undefined | null][] = [];
     const handler = createRelayCommandHandler({
@@ -88,6 +115,7 @@ describe('relay-command', () => {
           frames.push([id, body]);
           return undefined;
         },
+        continueSync: async () => {},
       },
     });
     await handler({ requestContext: { eventType: 'MESSAGE', connectionId: 'c1' }, body: '{"a":1}' } as never);
@@ -109,6 +137,9 @@ describe('relay-command', () => {
         handleFrame: async () => {
           called = true;
           return undefined;
+        },
+        continueSync: async () => {
+          called = true;
         },
       },
     });

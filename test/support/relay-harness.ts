@@ -104,6 +104,8 @@ export interface RelayHarnessOptions {
   readonly maxMessageBytes?: number;
   /** Idle timeout of the WebSocket emulator (default API Gateway's 10 minutes). */
   readonly idleTimeoutMs?: number;
+  /** Messages one relay-command invocation of a `sync` sends before handing on (resumption tests). */
+  readonly syncChunkSize?: number;
   /** Subscriptions chaos hooks. */
   readonly subscriptionHooks?: SubscriptionHooks;
   /** Give the handlers real Powertools loggers (default true: their output is what hygiene scans). */
@@ -152,6 +154,8 @@ export interface RelayHarness {
   readonly handlerErrors: { where: string; error: unknown }[];
   /** Discovery invocations received by the Lambda endpoint so far (direct `handlers.discovery` calls excluded). */
   discoveryCalls(): number;
+  /** Asynchronous invocations of relay-command by itself (`sync` continuations). */
+  syncInvocations(): number;
   /** Makes the discovery invocations through the Lambda endpoint wait until the returned function is called. */
   holdDiscovery(): () => void;
   /** Writes a new relay token to Secrets Manager (the verifier sees it once its cache expires). */
@@ -190,6 +194,7 @@ export async function startRelayHarness(
   const handlerErrors: { where: string; error: unknown }[] = [];
   let gate: Promise<void> | undefined;
   let discoveryCalls = 0;
+  let syncInvocations = 0;
 
   // Late-bound: the Lambda endpoint and the WebSocket API need each other's URLs.
   let handlers!: RelayHarness['handlers'];
@@ -207,6 +212,14 @@ export async function startRelayHarness(
       },
       [FUNCTION_NAMES.subscriptions]: (event: unknown, context: Context) =>
         handlers.subscriptions(event, context),
+      // relay-command invokes itself to continue a `sync` (5 minutes, as deployed).
+      [FUNCTION_NAMES.relayCommand]: {
+        timeoutMs: 300_000,
+        handler: (event: unknown, context: Context) => {
+          syncInvocations++;
+          return handlers.command(event as never, context);
+        },
+      },
     },
     onAsyncError: (name, error) => handlerErrors.push({ where: `async ${name}`, error }),
   });
@@ -229,7 +242,7 @@ export async function startRelayHarness(
     identitySource: ['route.request.header.Authorization'],
     routes: relayRoutes(
       { functionName: FUNCTION_NAMES.relayConnection, handler: (e, c) => handlers.connection(e as never, c) },
-      { functionName: FUNCTION_NAMES.relayCommand, handler: (e) => handlers.command(e as never) },
+      { functionName: FUNCTION_NAMES.relayCommand, handler: (e, c) => handlers.command(e as never, c) },
     ),
     onHandlerError: (routeKey, error) => handlerErrors.push({ where: routeKey, error }),
   });
@@ -250,7 +263,13 @@ export async function startRelayHarness(
       version: options.version ?? '0.0.0-reliability',
     },
   };
-  const relay = createRelayWiring({ config, clients: factory, invoker, logger: logger('relay') });
+  const relay = createRelayWiring({
+    config,
+    clients: factory,
+    invoker,
+    logger: logger('relay'),
+    syncChunkSize: options.syncChunkSize,
+  });
   const discovery = createDiscoveryWiring({
     config,
     clients: factory,
@@ -300,6 +319,7 @@ export async function startRelayHarness(
     handlers,
     handlerErrors,
     discoveryCalls: () => discoveryCalls,
+    syncInvocations: () => syncInvocations,
     holdDiscovery() {
       let release!: () => void;
       gate = new Promise<void>((resolve) => {

@@ -49,6 +49,8 @@ export interface CompositionOptions {
   readonly latestRun?: () => Promise<unknown | undefined>;
   /** How other functions are invoked. Default: the Lambda API through `clients.lambda()`. */
   readonly invoker?: FunctionInvoker;
+  /** Most messages one relay-command invocation of a `sync` sends (tests); default: as time allows. */
+  readonly syncChunkSize?: number;
 }
 
 /** The shared ledger adapters: one of each per container. */
@@ -234,6 +236,7 @@ export function createComposition(options: CompositionOptions): Composition {
       subscriptionsFunctionName: config.runtime.subscriptionsFunctionName,
       latestRun: options.latestRun ?? (() => runs().latest()),
       logger,
+      ...(options.syncChunkSize === undefined ? {} : { syncChunkSize: options.syncChunkSize }),
     });
     return { table, invoker: invoker(), connections, outbox, catalog, publisher: relayPublisher, service };
   });

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { FunctionInvoker } from '../aws/invoke.js';
 import { FederationError, toFederationError } from '../errors.js';
 import type { CatalogRepository } from '../ledger/catalog.js';
@@ -55,7 +56,46 @@ export interface RelayServiceDeps {
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Outbox page size while replaying (default 500). */
   readonly replayPageSize?: number;
+  /** Most messages one invocation of a `sync` sends before handing on (default: as the time allows). */
+  readonly syncChunkSize?: number;
+  readonly now?: () => number;
 }
+
+/**
+ * A `sync` in progress, handed from one relay-command invocation to the next (asynchronous invocation
+ * of itself) so a 10,000-API snapshot never meets one invocation's timeout: each invocation sends what
+ * its time budget allows, then passes on where it stopped.
+ */
+export const SyncJobSchema = z.strictObject({
+  internal: z.literal('sync'),
+  connectionId: z.string().min(1).max(128),
+  commandId: z.string().min(1).max(128),
+  snapshot: z.boolean(),
+  /** The cursor the client gets in `sync.completed` (snapshot: the outbox's latest seq at the start). */
+  seq: z.number().int().min(0),
+  /** Where the previous invocation stopped: the last API id sent (snapshot) or event seq (replay). */
+  after: z.union([z.string().max(512), z.number().int().min(0)]).optional(),
+  /** Messages sent so far, and invocations so far (a runaway guard). */
+  sent: z.number().int().min(0),
+  part: z.number().int().min(1).max(10_000),
+});
+export type SyncJob = z.infer<typeof SyncJobSchema>;
+
+/** True for the event relay-command sends itself to continue a `sync`. */
+export function isSyncJob(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && (event as { internal?: unknown }).internal === 'sync';
+}
+
+/** Where and how long a `sync` may run in this invocation. */
+export interface SyncBudget {
+  /** The function to invoke asynchronously with the rest (relay-command itself); absent: all inline. */
+  readonly self?: string;
+  /** Time this invocation may spend sending; the rest goes to the next invocation. */
+  readonly budgetMs?: number;
+}
+
+/** Kept back from an invocation's remaining time for handing the rest on. */
+export const SYNC_HANDOFF_MARGIN_MS = 30_000;
 
 /** What `sync` did, also the reply payload. */
 export interface SyncResult {
@@ -85,7 +125,11 @@ export class RelayService {
    * large) get a FAILED reply and cause no other AWS call; a command's failure becomes a FAILED reply
    * with the typed error's code and message.
    */
-  async handleFrame(connectionId: string, body: string | undefined | null): Promise<Reply | undefined> {
+  async handleFrame(
+    connectionId: string,
+    body: string | undefined | null,
+    budget: SyncBudget = {},
+  ): Promise<Reply | undefined> {
     const parsed = parseCommand(body);
     if (!parsed.ok) {
       const reply = replyMessage(parsed.commandId, {
@@ -98,6 +142,11 @@ export class RelayService {
     const command = parsed.command;
     let reply: Reply | undefined;
     try {
+      if (command.action === 'sync' && budget.self) {
+        // Answered (sync.completed, then the reply) by the invocation that sends the last message.
+        await this.deps.invoker.invokeAsync(budget.self, await this.startSync(connectionId, command));
+        return undefined;
+      }
       const payload = await this.execute(connectionId, command);
       // `discover` is answered by the discovery function when its run is done.
       if (command.action === 'discover') return undefined;
@@ -152,10 +201,18 @@ export class RelayService {
   /**
    * Replays the outbox after `since`, or sends a snapshot (every catalog entry as `api.upserted`) when
    * `since` is absent, ahead of the outbox, or older than what the outbox still keeps. Ends with
-   * `sync.completed { seq }`; the client continues from that seq.
+   * `sync.completed { seq }`; the client continues from that seq. Inline, in one go (no budget).
    */
   async sync(connectionId: string, command: Pick<SyncCommand, 'since'>): Promise<SyncResult> {
-    const { outbox, publisher } = this.deps;
+    const job = await this.startSync(connectionId, { id: 'inline', since: command.since });
+    const outcome = await this.syncStep(job, {});
+    if (!('done' in outcome)) throw new FederationError('INTERNAL', 'an inline sync cannot hand on');
+    return outcome.done;
+  }
+
+  /** Decides between replay and snapshot and fixes the cursor: the first state of a `sync`. */
+  async startSync(connectionId: string, command: Pick<SyncCommand, 'id' | 'since'>): Promise<SyncJob> {
+    const { outbox } = this.deps;
     const since = command.since;
     const latest = await outbox.latestSeq();
     let snapshot = since === undefined || since > latest;
@@ -164,40 +221,127 @@ export class RelayService {
       // Everything after `since` must still be there: the first kept event is at most since + 1.
       snapshot = oldest === undefined || oldest > since + 1;
     }
-    let seq = since ?? 0;
-    let sent = 0;
-    if (snapshot) {
-      seq = latest;
-      const apis = await this.deps.catalog.listAll();
-      // Documents load a few at a time; posts stay in catalog order.
-      for (let i = 0; i < apis.length; i += SNAPSHOT_RENDER_CONCURRENCY) {
-        const batch = apis.slice(i, i + SNAPSHOT_RENDER_CONCURRENCY);
+    return {
+      internal: 'sync',
+      connectionId,
+      commandId: command.id,
+      snapshot,
+      seq: snapshot ? latest : (since ?? 0),
+      ...(snapshot || since === undefined ? {} : { after: since }),
+      sent: 0,
+      part: 1,
+    };
+  }
+
+  /**
+   * Runs one invocation's share of a `sync` (the event relay-command sent itself): sends until the
+   * budget or the chunk size is spent, then invokes `self` with the rest; the last share sends
+   * `sync.completed` and the reply. Never throws (an asynchronous retry would send duplicates): a
+   * connection that went away ends the sync.
+   */
+  async continueSync(event: unknown, budget: SyncBudget): Promise<void> {
+    const parsed = SyncJobSchema.safeParse(event);
+    if (!parsed.success) {
+      this.deps.logger?.warn('Ignored an invalid sync continuation', { issues: parsed.error.issues.length });
+      return;
+    }
+    const job = parsed.data;
+    try {
+      const outcome = await this.syncStep(job, budget);
+      if ('next' in outcome) {
+        await this.deps.invoker.invokeAsync(budget.self as string, outcome.next);
+        return;
+      }
+      await this.deps.publisher.postMessage(
+        job.connectionId,
+        replyMessage(job.commandId, { status: 'SUCCEEDED', payload: outcome.done }),
+      );
+    } catch (error) {
+      const typed = toFederationError(error, 'sync');
+      this.deps.logger?.warn('sync ended early', { connectionId: job.connectionId, error: typed.toJSON() });
+      await this.deps.publisher
+        .postMessage(
+          job.connectionId,
+          replyMessage(job.commandId, {
+            status: 'FAILED',
+            error: { code: typed.code as ProtocolErrorCode, message: typed.message },
+          }),
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  /** Sends from where `job` stopped; `next` when the budget ran out first (only with `self`). */
+  private async syncStep(
+    job: SyncJob,
+    budget: SyncBudget,
+  ): Promise<{ done: SyncResult } | { next: SyncJob }> {
+    const { outbox, publisher } = this.deps;
+    const now = this.deps.now ?? Date.now;
+    const started = now();
+    const chunk = budget.self
+      ? (this.deps.syncChunkSize ?? Number.POSITIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
+    const budgetMs = budget.self ? (budget.budgetMs ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
+    let sentHere = 0;
+    let after = job.after;
+    // At least one message per invocation, so a sync always progresses whatever the budget.
+    const spent = () => sentHere >= chunk || (sentHere > 0 && now() - started >= budgetMs);
+    const next = (): { next: SyncJob } => ({
+      next: {
+        ...job,
+        ...(after === undefined ? {} : { after }),
+        sent: job.sent + sentHere,
+        part: job.part + 1,
+      },
+    });
+    let seq = job.seq;
+    if (job.snapshot) {
+      const all = await this.deps.catalog.listAll();
+      // Id order, so the next invocation resumes after the last id sent even if the catalog changed.
+      const apis = all
+        .filter((api) => typeof after !== 'string' || api.id > after)
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      // Documents load a few at a time; posts stay in id order.
+      for (let i = 0; i < apis.length; ) {
+        if (spent()) return next();
+        const batch = apis.slice(i, i + Math.min(SNAPSHOT_RENDER_CONCURRENCY, chunk - sentHere));
+        i += batch.length;
         const messages = await Promise.all(
           batch.map((api) => publisher.render({ event: EventType.API_UPSERTED, payload: api })),
         );
-        for (const message of messages) {
-          await this.mustPost(connectionId, message);
-          sent++;
+        for (const [k, message] of messages.entries()) {
+          await this.mustPost(job.connectionId, message);
+          sentHere++;
+          after = batch[k]?.id;
         }
       }
-    } else if (since !== undefined && since < latest) {
+    } else if (typeof after === 'number') {
       const pageSize = this.deps.replayPageSize ?? 500;
-      let cursor = since;
+      let cursor = after;
       for (;;) {
         const page = await outbox.listAfter(cursor, pageSize);
         for (const event of page) {
-          await this.mustPost(connectionId, await publisher.render(event));
-          sent++;
+          if (spent()) {
+            after = cursor;
+            return next();
+          }
+          await this.mustPost(job.connectionId, await publisher.render(event));
+          sentHere++;
           cursor = event.seq;
         }
         if (page.length < pageSize) break;
       }
+      after = cursor;
       // The cursor is the last event actually replayed, not `latest`: a sequence number handed out but
       // not yet written (an append in flight) must not be skipped by the client's next sync.
       seq = cursor;
     }
-    await this.mustPost(connectionId, eventMessage(EventType.SYNC_COMPLETED, { seq, snapshot }));
-    return { seq, snapshot, sent };
+    await this.mustPost(
+      job.connectionId,
+      eventMessage(EventType.SYNC_COMPLETED, { seq, snapshot: job.snapshot }),
+    );
+    return { done: { seq, snapshot: job.snapshot, sent: job.sent + sentHere } };
   }
 
   private async forwardToSubscriptions(command: SubscribeCommand | UnsubscribeCommand): Promise<unknown> {
