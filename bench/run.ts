@@ -1,11 +1,11 @@
 /**
- * `npm run bench [-- --scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,gravitee]
+ * `npm run bench [-- --scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee]
  *   [--only gravitee] [--gravitee-apis N]`
  *
  * Measures, side by side in one run on the emulated AWS (moto behind the fidelity proxy: API Gateway
  * paging, 10 req/s burst 40 per account-region, +20 ms per API Gateway call), what users pay for:
  * discovery calls and time against the theoretical minimum and a naive baseline, incremental reruns,
- * subscription latency, relay fan-out, bundle sizes and cold init, the Gravitee bridge's DISCOVER reply
+ * subscription latency, relay fan-out, a 10,000-API `sync`, bundle sizes and cold init, the Gravitee bridge's DISCOVER reply
  * time and memory for 10,000 APIs, and a monthly cost model.
  * Prints a markdown table and writes `bench/results/<YYYY-MM-DDTHH-MM-SS>.json`. Targets are reported,
  * never asserted.
@@ -42,6 +42,7 @@ import {
 import { round } from './lib/stats.js';
 import { benchRelay } from './relay.js';
 import { benchSubscriptions } from './subscriptions.js';
+import { benchSync } from './sync.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 /** Memory of the discovery function in the CDK app (infra/constructs/discovery.ts). */
@@ -61,7 +62,7 @@ function parseCli() {
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,gravitee] [--only gravitee] [--gravitee-apis N]',
+      'usage: npm run bench -- [--scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee] [--only gravitee] [--gravitee-apis N]',
     );
     process.exit(0);
   }
@@ -157,6 +158,11 @@ async function main(): Promise<void> {
           const relay = await benchRelay(env!, result, progress);
           figures.push(...relay.figures);
           details.relay = relay.details;
+        }
+        if (!skip.has('sync')) {
+          const sync = await benchSync(env, progress);
+          figures.push(...sync.figures);
+          details.sync = sync.details;
         }
       }
     }

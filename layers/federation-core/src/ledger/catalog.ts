@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, paginateQuery, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { FederatedApi, FederatedPlan } from '../model.js';
 import { keys, type LedgerTable } from './table.js';
 
@@ -49,6 +49,28 @@ export class CatalogRepository {
   /** Every catalog entry of one account-region (what a discovery run diffs against). */
   listByAccountRegion(accountId: string, region: string): Promise<FederatedApi[]> {
     return this.query(`${accountId}#${region}#`);
+  }
+
+  /**
+   * One page of the whole catalog in snapshot order (account, region, id), after the position `after`
+   * (the `position` of the previous page's last entry): what a `sync` snapshot resumes from.
+   */
+  async listAfter(
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ apis: FederatedApi[]; positions: string[] }> {
+    const out = await this.table.client.send(
+      new QueryCommand({
+        TableName: this.table.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: after === undefined ? 'gsi1pk = :pk' : 'gsi1pk = :pk AND gsi1sk > :after',
+        ExpressionAttributeValues:
+          after === undefined ? { ':pk': 'CATALOG' } : { ':pk': 'CATALOG', ':after': after },
+        Limit: limit,
+      }),
+    );
+    const items = out.Items ?? [];
+    return { apis: items.map(toApi), positions: items.map((item) => String(item.gsi1sk)) };
   }
 
   /** The whole catalog, ordered by account, region and id (what a `sync` snapshot sends). */

@@ -144,18 +144,23 @@ export class ConnectionPublisher implements RelayPublisher {
     return (await this.renderAll([event]))[0] as EventMessage;
   }
 
-  private async renderAll(
+  /**
+   * Renders several events at once, each definition document loaded once per sha256 (a snapshot of
+   * APIs sharing a document loads it once per batch).
+   */
+  renderAll(
     events: readonly (Pick<OutboxEvent, 'event' | 'payload'> & { seq?: number })[],
   ): Promise<EventMessage[]> {
     const documents = new Map<string, Promise<unknown>>();
-    const out: EventMessage[] = [];
-    for (const e of events) {
-      let payload = e.payload;
-      if (e.event === EventType.API_UPSERTED)
-        payload = await this.withDocument(payload as FederatedApi, documents);
-      out.push(eventMessage(e.event, payload, e.seq ?? 0));
-    }
-    return out;
+    return Promise.all(
+      events.map(async (e) => {
+        const payload =
+          e.event === EventType.API_UPSERTED
+            ? await this.withDocument(e.payload as FederatedApi, documents)
+            : e.payload;
+        return eventMessage(e.event, payload, e.seq ?? 0);
+      }),
+    );
   }
 
   private async withDocument(api: FederatedApi, cache: Map<string, Promise<unknown>>): Promise<unknown> {

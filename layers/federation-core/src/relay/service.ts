@@ -23,7 +23,9 @@ import {
 import type { ConnectionPublisher } from '../publishing/publisher.js';
 
 /** Catalog entries whose definitions are loaded at once while building a snapshot. */
-const SNAPSHOT_RENDER_CONCURRENCY = 8;
+const SNAPSHOT_RENDER_CONCURRENCY = 25;
+/** Catalog entries read per query while building a snapshot. */
+const SNAPSHOT_PAGE_SIZE = 200;
 
 /** What the agent says about itself in `hello` and `ping`. */
 export interface AgentInfo {
@@ -73,7 +75,7 @@ export const SyncJobSchema = z.strictObject({
   snapshot: z.boolean(),
   /** The cursor the client gets in `sync.completed` (snapshot: the outbox's latest seq at the start). */
   seq: z.number().int().min(0),
-  /** Where the previous invocation stopped: the last API id sent (snapshot) or event seq (replay). */
+  /** Where the previous invocation stopped: the last catalog position sent (snapshot) or seq (replay). */
   after: z.union([z.string().max(512), z.number().int().min(0)]).optional(),
   /** Messages sent so far, and invocations so far (a runaway guard). */
   sent: z.number().int().min(0),
@@ -297,24 +299,26 @@ export class RelayService {
     });
     let seq = job.seq;
     if (job.snapshot) {
-      const all = await this.deps.catalog.listAll();
-      // Id order, so the next invocation resumes after the last id sent even if the catalog changed.
-      const apis = all
-        .filter((api) => typeof after !== 'string' || api.id > after)
-        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      // Documents load a few at a time; posts stay in id order.
-      for (let i = 0; i < apis.length; ) {
+      // Page by page in catalog order, resuming after the position of the last API sent: an invocation
+      // never reads more of the catalog than it sends.
+      for (;;) {
         if (spent()) return next();
-        const batch = apis.slice(i, i + Math.min(SNAPSHOT_RENDER_CONCURRENCY, chunk - sentHere));
-        i += batch.length;
-        const messages = await Promise.all(
-          batch.map((api) => publisher.render({ event: EventType.API_UPSERTED, payload: api })),
-        );
-        for (const [k, message] of messages.entries()) {
-          await this.mustPost(job.connectionId, message);
-          sentHere++;
-          after = batch[k]?.id;
+        const limit = Math.min(SNAPSHOT_PAGE_SIZE, chunk - sentHere);
+        const page = await this.deps.catalog.listAfter(typeof after === 'string' ? after : undefined, limit);
+        for (let i = 0; i < page.apis.length; ) {
+          if (spent()) return next();
+          const batch = page.apis.slice(i, i + SNAPSHOT_RENDER_CONCURRENCY);
+          const messages = await publisher.renderAll(
+            batch.map((api) => ({ event: EventType.API_UPSERTED, payload: api })),
+          );
+          for (const message of messages) {
+            await this.mustPost(job.connectionId, message);
+            after = page.positions[i];
+            sentHere++;
+            i++;
+          }
         }
+        if (page.apis.length < limit) break;
       }
     } else if (typeof after === 'number') {
       const pageSize = this.deps.replayPageSize ?? 500;
