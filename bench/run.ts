@@ -160,7 +160,7 @@ async function main(): Promise<void> {
           details.relay = relay.details;
         }
         if (!skip.has('sync')) {
-          const sync = await benchSync(env, progress);
+          const sync = await benchSync(env!, progress);
           figures.push(...sync.figures);
           details.sync = sync.details;
         }
