@@ -10,12 +10,7 @@ import type { Logger } from '../logger.js';
 import { type DefinitionRef, EventType, type FederatedApi } from '../model.js';
 import { mapPool } from '../pool.js';
 import { encodeMessage, MESSAGE_BUDGET_BYTES } from '../protocol/framing.js';
-import {
-  type EventMessage,
-  eventMessage,
-  type Reply,
-  replyMessage,
-} from '../protocol/protocol.js';
+import { type EventMessage, eventMessage, type Reply, replyMessage } from '../protocol/protocol.js';
 import type { CommandReply, RelayPublisher } from './ports.js';
 
 /** Loads a stored definition's parsed document by its sha256; undefined when it is not stored. */
