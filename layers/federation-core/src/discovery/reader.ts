@@ -11,7 +11,14 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import { callWithRetry, type RetryOptions } from '../aws/retry.js';
-import { awsErrorName, awsHttpStatus, FederationError, isAccessDenied, isNotFound, isThrottle } from '../errors.js';
+import {
+  awsErrorName,
+  awsHttpStatus,
+  FederationError,
+  isAccessDenied,
+  isNotFound,
+  isThrottle,
+} from '../errors.js';
 
 /**
  * The reason API Gateway refused an export for good: a client error (4xx) that is not throttling,
