@@ -1,4 +1,4 @@
-import { type App, Aws, type Environment, Stack, Validations } from 'aws-cdk-lib';
+import { type App, type Environment, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { AgentConfig } from '../layers/federation-core/src/config/schema.js';
 import { ChangeEventForwarding } from './constructs/change-events.js';
@@ -93,7 +93,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
     const { account, region } = settings.env ?? {};
     agentEventBusArn =
       settings.member.agentEventBusArn ??
-      (account && region ? `arn:${Aws.PARTITION}:events:${region}:${account}:event-bus/default` : undefined);
+      (account && region ? `arn:${federation.partition}:events:${region}:${account}:event-bus/default` : undefined);
     if (!agentEventBusArn) {
       throw new Error(
         'changeEvents with a member stack: the agent account and region (or -c agentEventBusArn) are needed for the forwarding rule',
@@ -124,7 +124,7 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
         description: `apigw-federation: forwards ${other}'s API Gateway change events to the agent's bus in ${region}`,
       });
       new ChangeEventForwarding(stack, 'ChangeEventForwarding', {
-        agentEventBusArn: `arn:${Aws.PARTITION}:events:${region}:${account}:event-bus/default`,
+        agentEventBusArn: `arn:${federation.partition}:events:${region}:${account}:event-bus/default`,
       });
       forwarding.push(stack);
     }
