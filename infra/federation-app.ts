@@ -93,7 +93,9 @@ export function createFederationApp(app: App, settings: FederationAppSettings): 
     const { account, region } = settings.env ?? {};
     agentEventBusArn =
       settings.member.agentEventBusArn ??
-      (account && region ? `arn:${federation.partition}:events:${region}:${account}:event-bus/default` : undefined);
+      (account && region
+        ? `arn:${federation.partition}:events:${region}:${account}:event-bus/default`
+        : undefined);
     if (!agentEventBusArn) {
       throw new Error(
         'changeEvents with a member stack: the agent account and region (or -c agentEventBusArn) are needed for the forwarding rule',
