@@ -1,6 +1,7 @@
 import { AwsClientFactory } from '@apigw-federation/core';
 import { GetRestApisCommand } from '@aws-sdk/client-api-gateway';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import type { Pluggable } from '@aws-sdk/types';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator, TEST_CREDENTIALS } from '../support/emulator.js';
 
@@ -15,6 +16,20 @@ describe('AwsClientFactory', () => {
   beforeEach(async () => {
     await emu.reset();
   });
+
+  /** A plugin of the STS client that assumes the roles: records each request's input. */
+  function recording(requests: unknown[]): Pluggable<object, object> {
+    return {
+      applyToStack: (stack) =>
+        stack.add(
+          (next) => async (args) => {
+            requests.push(args.input);
+            return next(args);
+          },
+          { step: 'initialize', name: 'recordAssumeRole', override: true },
+        ),
+    };
+  }
 
   function factory(): AwsClientFactory {
     return new AwsClientFactory({
@@ -75,20 +90,14 @@ describe('AwsClientFactory', () => {
         { Effect: 'Allow', Action: ['apigateway:GET'], Resource: ['arn:aws:apigateway:*::/restapis'] },
       ],
     });
+    const requests: unknown[] = [];
     const clients = new AwsClientFactory({
       region: emu.region,
       endpoint: emu.endpoint,
       credentials: TEST_CREDENTIALS,
       assumeRoleSessionPolicy: sessionPolicy,
+      assumeRolePlugins: [recording(requests)],
     });
-    const requests: unknown[] = [];
-    clients.sts().middlewareStack.add(
-      (next) => async (args) => {
-        requests.push(args.input);
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
     await clients
       .apiGateway({ region: 'eu-west-1', roleArn: 'arn:aws:iam::111122223333:role/fed' })
       .send(new GetRestApisCommand({}));
@@ -112,20 +121,14 @@ describe('AwsClientFactory', () => {
       });
     const a = 'arn:aws:iam::111122223333:role/fed';
     const b = 'arn:aws:iam::444455556666:role/fed';
+    const requests: { RoleArn?: string; Policy?: string }[] = [];
     const clients = new AwsClientFactory({
       region: emu.region,
       endpoint: emu.endpoint,
       credentials: TEST_CREDENTIALS,
       assumeRoleSessionPolicy: { [a]: policyOf('eu-west-1'), [b]: policyOf('us-east-1') },
+      assumeRolePlugins: [recording(requests)],
     });
-    const requests: { RoleArn?: string; Policy?: string }[] = [];
-    clients.sts().middlewareStack.add(
-      (next) => async (args) => {
-        requests.push(args.input as { RoleArn?: string; Policy?: string });
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
     await clients.apiGateway({ region: 'eu-west-1', roleArn: a }).send(new GetRestApisCommand({}));
     await clients.apiGateway({ region: 'us-east-1', roleArn: b }).send(new GetRestApisCommand({}));
     expect(requests.map((r) => [r.RoleArn, r.Policy])).toEqual([

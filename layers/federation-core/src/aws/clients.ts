@@ -3,9 +3,11 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { STSClient } from '@aws-sdk/client-sts';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } from '@aws-sdk/types';
+import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
 
 /** Where an API Gateway call goes: an account-region, reached through `roleArn` when set. */
 export interface AwsTarget {
@@ -36,14 +38,18 @@ export interface AwsClientFactoryOptions {
   readonly assumeRoleSessionPolicy?: string | Readonly<Record<string, string>>;
   /** Session name for `sts:AssumeRole`. */
   readonly roleSessionName?: string;
+  /**
+   * Middleware plugins of the STS client that assumes the roles (the SDK's `clientPlugins` of
+   * `fromTemporaryCredentials`; the SDK applies them again at each refresh, so a named middleware
+   * should be added with `override: true`). Tests observe the `AssumeRole` requests with it.
+   */
+  readonly assumeRolePlugins?: readonly Pluggable<object, object>[];
 }
-
-/** Assumed-role credentials are refreshed 5 minutes before expiry. */
-const REFRESH_MARGIN_MS = 5 * 60_000;
 
 /**
  * Hands out AWS clients, created once per (account, region, role) and reused for the life of the
- * container. Sources with a `roleArn` get credentials from `sts:AssumeRole`, cached until near expiry.
+ * container. Sources with a `roleArn` get credentials from `sts:AssumeRole` (the SDK's
+ * `fromTemporaryCredentials`), cached until 5 minutes before expiry.
  */
 export class AwsClientFactory {
   private readonly apiGateways = new Map<string, APIGatewayClient>();
@@ -140,42 +146,28 @@ export class AwsClientFactory {
   }
 
   /**
-   * A cached credential provider for `roleArn`, refreshed before expiry. Shared by the clients of every
-   * region of that role, so a multi-region source assumes its role once.
+   * The credential provider for `roleArn`: the SDK's `fromTemporaryCredentials` (its own STS client,
+   * with this factory's region, endpoint and base credentials), memoised the way the SDK's clients
+   * memoise their credentials (refreshed 5 minutes before expiry, concurrent calls share one request)
+   * and shared by the clients of every region of that role, so a multi-region source assumes its role once.
    */
   private assumedRole(roleArn: string): AwsCredentialIdentityProvider {
     let provider = this.roleCredentials.get(roleArn);
     if (!provider) {
-      let cached: AwsCredentialIdentity | undefined;
-      let pending: Promise<AwsCredentialIdentity> | undefined;
-      provider = async () => {
-        if (cached?.expiration && cached.expiration.getTime() - REFRESH_MARGIN_MS > Date.now()) return cached;
-        pending ??= this.sts()
-          .send(
-            new AssumeRoleCommand({
-              RoleArn: roleArn,
-              RoleSessionName: this.options.roleSessionName ?? 'apigw-federation',
-              DurationSeconds: 3600,
-              Policy: this.sessionPolicy(roleArn),
-            }),
-          )
-          .then((out) => {
-            const c = out.Credentials;
-            if (!c?.AccessKeyId || !c.SecretAccessKey)
-              throw new Error(`AssumeRole ${roleArn} returned no credentials`);
-            cached = {
-              accessKeyId: c.AccessKeyId,
-              secretAccessKey: c.SecretAccessKey,
-              sessionToken: c.SessionToken,
-              expiration: c.Expiration,
-            };
-            return cached;
-          })
-          .finally(() => {
-            pending = undefined;
-          });
-        return pending;
-      };
+      const temporary = fromTemporaryCredentials({
+        params: {
+          RoleArn: roleArn,
+          RoleSessionName: this.options.roleSessionName ?? 'apigw-federation',
+          DurationSeconds: 3600,
+          Policy: this.sessionPolicy(roleArn),
+        },
+        masterCredentials: this.options.credentials,
+        clientConfig: { region: this.options.region, endpoint: this.options.endpoint },
+        clientPlugins: this.options.assumeRolePlugins ? [...this.options.assumeRolePlugins] : undefined,
+      });
+      // (memoizeIdentityProvider returns undefined only for an undefined provider)
+      provider =
+        memoizeIdentityProvider(temporary, isIdentityExpired, doesIdentityRequireRefresh) ?? temporary;
       this.roleCredentials.set(roleArn, provider);
     }
     return provider;
