@@ -1,4 +1,4 @@
-import { AwsClientFactory } from '@apigw-federation/core';
+import { AwsClientFactory, CONNECTIONS_MAX_ATTEMPTS } from '@apigw-federation/core';
 import { GetRestApisCommand } from '@aws-sdk/client-api-gateway';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import type { Pluggable } from '@aws-sdk/types';
@@ -135,6 +135,14 @@ describe('AwsClientFactory', () => {
       [a, policyOf('eu-west-1')],
       [b, policyOf('us-east-1')],
     ]);
+  });
+
+  it('leaves the retries of a @connections post to the SDK client: standard mode, four attempts', async () => {
+    const client = factory().apiGatewayManagement('https://relay.example/live');
+    expect(await client.config.maxAttempts()).toBe(CONNECTIONS_MAX_ATTEMPTS);
+    const { retryMode } = client.config;
+    expect(typeof retryMode === 'string' ? retryMode : await retryMode()).toBe('standard');
+    expect(CONNECTIONS_MAX_ATTEMPTS).toBe(4);
   });
 
   it('gives the ledger client the agent region and the endpoint override', async () => {

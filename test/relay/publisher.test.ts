@@ -1,7 +1,11 @@
 /**
- * ConnectionPublisher's delivery policy with an in-memory `@connections` (pure logic: ordering, retry,
- * Gone handling, bounded concurrency). The emulator-backed behaviour is in relay.test.ts.
+ * ConnectionPublisher's delivery policy with an in-memory `@connections` behind a real SDK client (ordering,
+ * the client's retries, Gone handling, bounded concurrency). The emulator-backed behaviour is in relay.test.ts.
  */
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import type { HttpRequest } from '@aws-sdk/types';
+import { HttpResponse } from '@smithy/core/protocols';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { describe, expect, it } from 'vitest';
 import {
   type Connection,
@@ -21,9 +25,12 @@ function fakeWorld(ids: string[], behaviour: Behaviour = () => 'ok') {
   const logs: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const client = {
-    send: async (command: { input: { ConnectionId: string; Data: string } }) => {
-      const { ConnectionId: id, Data: data } = command.input;
+  // A real `@connections` client over an in-memory HTTP handler, so the SDK's own retries run.
+  const requestHandler = {
+    handle: async (request: HttpRequest) => {
+      const id = decodeURIComponent(request.path.split('/@connections/')[1] ?? '');
+      const body = request.body as string | Uint8Array;
+      const data = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
       const attempt = (attempts.get(`${id}|${data}`) ?? 0) + 1;
       attempts.set(`${id}|${data}`, attempt);
       inFlight++;
@@ -31,17 +38,31 @@ function fakeWorld(ids: string[], behaviour: Behaviour = () => 'ok') {
       await new Promise((r) => setTimeout(r, 1));
       inFlight--;
       const outcome = behaviour(id, data, attempt);
-      if (outcome === 'gone')
-        throw Object.assign(new Error('gone'), { name: 'GoneException', $metadata: { httpStatusCode: 410 } });
-      if (outcome === 'error')
-        throw Object.assign(new Error('boom'), {
-          name: 'InternalServerErrorException',
-          $metadata: { httpStatusCode: 500 },
-        });
-      posted.set(id, [...(posted.get(id) ?? []), data]);
-      return {};
+      if (outcome === 'ok') posted.set(id, [...(posted.get(id) ?? []), data]);
+      const [statusCode, errorType] =
+        outcome === 'gone'
+          ? [410, 'GoneException']
+          : outcome === 'error'
+            ? [500, 'InternalServerError']
+            : [200];
+      const headers: Record<string, string> = errorType ? { 'x-amzn-errortype': errorType } : {};
+      return {
+        response: new HttpResponse({
+          statusCode,
+          headers,
+          body: new TextEncoder().encode(errorType ? JSON.stringify({ message: outcome }) : ''),
+        }),
+      };
     },
   };
+  const client = new ApiGatewayManagementApiClient({
+    region: 'us-east-1',
+    endpoint: 'https://relay.example/live',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    requestHandler,
+    // Three attempts, 1 ms apart (the agent's client: CONNECTIONS_MAX_ATTEMPTS, standard backoff).
+    retryStrategy: new ConfiguredRetryStrategy(3, 1),
+  });
   const connections = {
     list: async (): Promise<Connection[]> =>
       ids.filter((id) => !deleted.includes(id)).map((connectionId) => ({ connectionId, connectedAt: '' })),
@@ -55,11 +76,10 @@ function fakeWorld(ids: string[], behaviour: Behaviour = () => 'ok') {
     error: (m: string) => logs.push(`error ${m}`),
   };
   const publisher = new ConnectionPublisher({
-    client: client as never,
+    client,
     connections,
     logger,
     concurrency: 3,
-    retry: { baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 3 },
   });
   return { publisher, posted, deleted, logs, attempts, maxInFlight: () => maxInFlight };
 }

@@ -46,6 +46,9 @@ export interface AwsClientFactoryOptions {
   readonly assumeRolePlugins?: readonly Pluggable<object, object>[];
 }
 
+/** Attempts of a `PostToConnection` (the SDK's standard retry mode), the first included. */
+export const CONNECTIONS_MAX_ATTEMPTS = 4;
+
 /**
  * Hands out AWS clients, created once per (account, region, role) and reused for the life of the
  * container. Sources with a `roleArn` get credentials from `sts:AssumeRole` (the SDK's
@@ -126,7 +129,11 @@ export class AwsClientFactory {
     return this.stsClient;
   }
 
-  /** `@connections` client for a relay stage URL (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
+  /**
+   * `@connections` client for a relay stage URL (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
+   * The SDK's standard retries (`CONNECTIONS_MAX_ATTEMPTS` attempts, backoff with jitter) are the only
+   * retries of a post; a `GoneException` is not retried.
+   */
   apiGatewayManagement(connectionsUrl: string): ApiGatewayManagementApiClient {
     let client = this.managementClients.get(connectionsUrl);
     if (!client) {
@@ -134,6 +141,8 @@ export class AwsClientFactory {
         region: this.options.region,
         endpoint: connectionsUrl,
         credentials: this.options.credentials,
+        maxAttempts: CONNECTIONS_MAX_ATTEMPTS,
+        retryMode: 'standard',
       });
       this.managementClients.set(connectionsUrl, client);
     }

@@ -2,7 +2,6 @@ import {
   type ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { callWithRetry, type RetryOptions } from '../aws/retry.js';
 import { awsErrorName, awsHttpStatus } from '../errors.js';
 import type { ConnectionRepository } from '../ledger/connections.js';
 import type { OutboxEvent } from '../ledger/outbox.js';
@@ -16,7 +15,7 @@ import type { CommandReply, RelayPublisher } from './ports.js';
 /** Loads a stored definition's parsed document by its sha256; undefined when it is not stored. */
 export type DefinitionLoader = (ref: DefinitionRef) => Promise<unknown | undefined>;
 
-/** What happened to one post: delivered, connection gone (record deleted), or failed after retries. */
+/** What happened to one post: delivered, connection gone (record deleted), or failed after the SDK's retries. */
 export type PostOutcome = 'sent' | 'gone' | 'failed';
 
 export interface PublishReport {
@@ -25,11 +24,15 @@ export interface PublishReport {
   readonly delivered: number;
   /** Connections found gone (their records were deleted). */
   readonly gone: number;
-  /** Connections that failed after retries (the events stay in the outbox for `sync`). */
+  /** Connections that failed after the SDK's retries (the events stay in the outbox for `sync`). */
   readonly failed: number;
 }
 
 export interface ConnectionPublisherOptions {
+  /**
+   * The `@connections` client. Transient failures are retried by the client itself (its `maxAttempts`
+   * and `retryMode`, set by `AwsClientFactory.apiGatewayManagement`); the publisher adds no retry of its own.
+   */
   readonly client: ApiGatewayManagementApiClient;
   readonly connections: Pick<ConnectionRepository, 'list' | 'delete'>;
   /** Loads the document of an `api.upserted` event's definition (the outbox stores only the reference). */
@@ -37,8 +40,6 @@ export interface ConnectionPublisherOptions {
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Connections posted to at once (default 10). */
   readonly concurrency?: number;
-  /** Retry policy for failures other than Gone (default 4 attempts, 100 ms base backoff). */
-  readonly retry?: Omit<RetryOptions, 'context'>;
   /** Largest message posted (default `MESSAGE_BUDGET_BYTES`, a safety margin under API Gateway's 128 KB). */
   readonly maxBytes?: number;
 }
@@ -59,8 +60,8 @@ export function isGone(error: unknown): boolean {
 
 /**
  * The relay's publisher: posts framed messages through `@connections`. A `GoneException` deletes the
- * connection record; other failures are retried with backoff and, if they persist, logged — the event
- * stays in the outbox, where the control plane's next `sync` finds it.
+ * connection record; other failures are retried by the SDK client and, if they persist, logged — the
+ * event stays in the outbox, where the control plane's next `sync` finds it.
  */
 export class ConnectionPublisher implements RelayPublisher {
   private readonly concurrency: number;
@@ -191,23 +192,13 @@ export class ConnectionPublisher implements RelayPublisher {
       let goneSeen = 0;
       for (;;) {
         try {
-          await callWithRetry(
-            () =>
-              this.options.client.send(
-                new PostToConnectionCommand({ ConnectionId: connectionId, Data: frame }),
-              ),
-            {
-              maxAttempts: 4,
-              baseDelayMs: 100,
-              maxDelayMs: 2000,
-              ...this.options.retry,
-              context: `PostToConnection ${connectionId}`,
-            },
+          await this.options.client.send(
+            new PostToConnectionCommand({ ConnectionId: connectionId, Data: frame }),
           );
           break;
         } catch (error) {
-          const cause = (error as { cause?: unknown }).cause ?? error;
-          if (isGone(cause)) {
+          // Gone is not transient to the SDK: it comes back at once, never retried by the client.
+          if (isGone(error)) {
             if (goneSeen < goneRetries) {
               goneSeen++;
               await sleep(options.goneRetryDelayMs ?? 100);
