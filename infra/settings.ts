@@ -1,25 +1,102 @@
-import { loadConfigFile, parseAgentConfig } from '../layers/federation-core/src/config/load.js';
+import { z } from 'zod';
+import { formatIssues, loadConfigFile, parseAgentConfig } from '../layers/federation-core/src/config/load.js';
 import { ConfigError } from '../layers/federation-core/src/errors.js';
 import type { FederationAppSettings } from './federation-app.js';
 
-/** CDK context keys the app understands (`-c key=value` or `cdk.json` `context`). */
-export const CONTEXT_KEYS = [
-  'configFile',
-  'config',
-  'scopeApiGatewayRegions',
-  'relayStageName',
-  'alarmTopicArn',
-  'apiGatewayCloudWatchRole',
-  'relayAccessLogs',
-  'replaceApiGatewayCloudWatchRole',
-  'stackPrefix',
-  'memberTrustedRoleArns',
-  'memberRoleName',
-  'memberAccount',
-  'memberRegion',
-  'agentEventBusArn',
-] as const;
-export type ContextKey = (typeof CONTEXT_KEYS)[number];
+/** A context value left unset: CDK gives `undefined`, a `-c key=` gives `''`, `cdk.json` may hold `null`. */
+const unset = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : value);
+
+/** An optional string matching `pattern`; `expected` says what it should be. */
+const text = (pattern: RegExp, expected: string) =>
+  z.preprocess(
+    unset,
+    z
+      .string({ error: `expected ${expected}` })
+      .regex(pattern, `expected ${expected}`)
+      .optional(),
+  );
+
+/** An optional boolean: `true`/`false`, or their strings (`-c key=true`). */
+const flag = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : unset(value)),
+  z.boolean({ error: 'expected true or false' }).optional(),
+);
+
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+/** Optional IAM role ARNs: a JSON array, a JSON array in a string, or a comma-separated string. */
+const roleArns = z.preprocess(
+  (value, ctx) => {
+    const given = unset(value);
+    if (typeof given !== 'string') return given;
+    const trimmed = given.trim();
+    if (!trimmed.startsWith('[')) return trimmed.split(',').map((arn) => arn.trim());
+    try {
+      return JSON.parse(trimmed);
+    } catch (cause) {
+      ctx.addIssue({ code: 'custom', message: `not valid JSON (${(cause as Error).message})`, input: value });
+      return z.NEVER;
+    }
+  },
+  z
+    .array(
+      z
+        .string({ error: "expected an IAM role ARN like 'arn:aws:iam::111122223333:role/name'" })
+        .regex(ROLE_ARN, "expected an IAM role ARN like 'arn:aws:iam::111122223333:role/name'"),
+      { error: 'expected a JSON array or comma-separated list of IAM role ARNs' },
+    )
+    .min(1, 'expected a JSON array or comma-separated list of IAM role ARNs')
+    .optional(),
+);
+
+/**
+ * The CDK context the app understands (`-c key=value` or `cdk.json` `context`), each key's rule. The
+ * agent settings (`configFile`, `config`) are validated by the core's schema afterwards.
+ */
+const ContextSchema = z
+  .object({
+    /** A JSON file of agent settings (`''` or `null`: the defaults). */
+    configFile: z.union([z.string(), z.null()], { error: 'expected a file path' }).optional(),
+    /** Inline JSON (`-c config='{...}'`) or an object (`cdk.json`). */
+    config: z.unknown().optional(),
+    scopeApiGatewayRegions: flag,
+    relayStageName: text(/^[A-Za-z0-9_-]{1,128}$/, 'a stage name'),
+    alarmTopicArn: text(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/, 'an SNS topic ARN'),
+    apiGatewayCloudWatchRole: flag,
+    relayAccessLogs: flag,
+    replaceApiGatewayCloudWatchRole: flag,
+    stackPrefix: text(/^[A-Za-z][A-Za-z0-9-]{0,100}$/, 'a stack name'),
+    memberTrustedRoleArns: roleArns,
+    memberRoleName: text(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+    memberAccount: text(/^\d{12}$/, 'a 12-digit account id'),
+    memberRegion: text(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region'),
+    agentEventBusArn: text(
+      /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.-]+$/,
+      'an EventBridge event bus ARN',
+    ),
+  })
+  .superRefine((context, ctx) => {
+    if (context.configFile !== undefined && context.config !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give either configFile or config, not both',
+        input: undefined,
+      });
+    if (
+      !context.memberTrustedRoleArns &&
+      (context.memberAccount || context.memberRegion || context.memberRoleName)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        message: 'memberAccount/memberRegion/memberRoleName need memberTrustedRoleArns (the agent role ARNs)',
+        input: undefined,
+      });
+  });
+
+export type ContextKey = keyof z.input<typeof ContextSchema>;
+
+/** CDK context keys the app understands, in the schema's order. */
+export const CONTEXT_KEYS = Object.keys(ContextSchema.shape) as readonly ContextKey[];
 
 export interface SettingsInput {
   /** Context values by key (undefined when not given). */
@@ -29,72 +106,18 @@ export interface SettingsInput {
   readonly region?: string;
 }
 
-function optionalString(
-  key: ContextKey,
-  value: unknown,
-  pattern?: RegExp,
-  expected?: string,
-): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || (pattern && !pattern.test(value))) {
-    throw new ConfigError(
-      `Invalid context ${key}: expected ${expected ?? 'a string'} (received ${JSON.stringify(value)})`,
-    );
-  }
-  return value;
-}
-
-function optionalBoolean(key: ContextKey, value: unknown): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  throw new ConfigError(`Invalid context ${key}: expected true or false (received ${JSON.stringify(value)})`);
-}
-
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-
-function roleArnList(key: ContextKey, value: unknown): string[] | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  let list: unknown = value;
-  if (typeof value === 'string') {
-    const text = value.trim();
-    try {
-      list = text.startsWith('[') ? JSON.parse(text) : text.split(',').map((s) => s.trim());
-    } catch (cause) {
-      throw new ConfigError(`Invalid context ${key}: not valid JSON (${(cause as Error).message})`, {
-        cause,
-      });
-    }
-  }
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new ConfigError(
-      `Invalid context ${key}: expected a JSON array or comma-separated list of IAM role ARNs (received ${JSON.stringify(value)})`,
-    );
-  }
-  list.forEach((arn, index) => {
-    if (typeof arn !== 'string' || !ROLE_ARN.test(arn)) {
-      throw new ConfigError(
-        `Invalid context ${key}[${index}]: expected an IAM role ARN like 'arn:aws:iam::111122223333:role/name' (received ${JSON.stringify(arn)})`,
-      );
-    }
-  });
-  return list as string[];
-}
-
 /**
  * Turns CDK context into validated app settings. The agent settings come from `-c configFile=path` (a
  * JSON file) or `-c config='{...}'` (inline JSON, or an object in `cdk.json`), validated by the core's
  * schema; an invalid value throws a ConfigError naming the field, what was received and what was expected.
  */
 export function resolveAppSettings(input: SettingsInput): FederationAppSettings {
-  const { context } = input;
-  if (context.configFile !== undefined && context.config !== undefined) {
-    throw new ConfigError('Invalid context: give either configFile or config, not both');
-  }
+  const parsed = ContextSchema.safeParse(input.context, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(`Invalid context: ${formatIssues(parsed.error, '')}`);
+  const context = parsed.data;
   let config: FederationAppSettings['config'];
   if (context.configFile !== undefined) {
-    const path = optionalString('configFile', context.configFile);
-    config = path ? loadConfigFile(path) : parseAgentConfig({}, 'config');
+    config = context.configFile ? loadConfigFile(context.configFile) : parseAgentConfig({}, 'config');
   } else if (typeof context.config === 'string') {
     let json: unknown;
     try {
@@ -109,70 +132,25 @@ export function resolveAppSettings(input: SettingsInput): FederationAppSettings 
     config = parseAgentConfig(context.config ?? {}, 'config');
   }
 
-  const trustedRoleArns = roleArnList('memberTrustedRoleArns', context.memberTrustedRoleArns);
-  const memberAccount = optionalString(
-    'memberAccount',
-    context.memberAccount,
-    /^\d{12}$/,
-    'a 12-digit account id',
-  );
-  const memberRegion = optionalString(
-    'memberRegion',
-    context.memberRegion,
-    /^[a-z]{2}(-[a-z]+)+-\d$/,
-    'a region',
-  );
-  if (!trustedRoleArns && (memberAccount || memberRegion || context.memberRoleName)) {
-    throw new ConfigError(
-      'Invalid context: memberAccount/memberRegion/memberRoleName need memberTrustedRoleArns (the agent role ARNs)',
-    );
-  }
+  const { memberTrustedRoleArns: trustedRoleArns, memberAccount, memberRegion } = context;
   const env = input.account || input.region ? { account: input.account, region: input.region } : undefined;
   return {
     config,
     version: input.version,
     env,
-    stackPrefix: optionalString(
-      'stackPrefix',
-      context.stackPrefix,
-      /^[A-Za-z][A-Za-z0-9-]{0,100}$/,
-      'a stack name',
-    ),
-    scopeApiGatewayRegions: optionalBoolean('scopeApiGatewayRegions', context.scopeApiGatewayRegions),
-    apiGatewayCloudWatchRole: optionalBoolean('apiGatewayCloudWatchRole', context.apiGatewayCloudWatchRole),
-    relayAccessLogs: optionalBoolean('relayAccessLogs', context.relayAccessLogs),
-    replaceApiGatewayCloudWatchRole: optionalBoolean(
-      'replaceApiGatewayCloudWatchRole',
-      context.replaceApiGatewayCloudWatchRole,
-    ),
-    relayStageName: optionalString(
-      'relayStageName',
-      context.relayStageName,
-      /^[A-Za-z0-9_-]{1,128}$/,
-      'a stage name',
-    ),
-    alarmTopicArn: optionalString(
-      'alarmTopicArn',
-      context.alarmTopicArn,
-      /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/,
-      'an SNS topic ARN',
-    ),
+    stackPrefix: context.stackPrefix,
+    scopeApiGatewayRegions: context.scopeApiGatewayRegions,
+    apiGatewayCloudWatchRole: context.apiGatewayCloudWatchRole,
+    relayAccessLogs: context.relayAccessLogs,
+    replaceApiGatewayCloudWatchRole: context.replaceApiGatewayCloudWatchRole,
+    relayStageName: context.relayStageName,
+    alarmTopicArn: context.alarmTopicArn,
     member: trustedRoleArns
       ? {
           trustedRoleArns,
-          roleName: optionalString(
-            'memberRoleName',
-            context.memberRoleName,
-            /^[\w+=,.@-]{1,64}$/,
-            'an IAM role name',
-          ),
+          roleName: context.memberRoleName,
           env: memberAccount || memberRegion ? { account: memberAccount, region: memberRegion } : undefined,
-          agentEventBusArn: optionalString(
-            'agentEventBusArn',
-            context.agentEventBusArn,
-            /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.-]+$/,
-            'an EventBridge event bus ARN',
-          ),
+          agentEventBusArn: context.agentEventBusArn,
         }
       : undefined,
   };

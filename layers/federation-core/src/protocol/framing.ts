@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { formatIssues } from '../config/load.js';
 import { type Part, PartSchema } from './protocol.js';
 
 /**
@@ -124,7 +125,8 @@ export class Reassembler {
    */
   accept(input: unknown): string | undefined {
     const parsed = PartSchema.safeParse(input);
-    if (!parsed.success) throw new ReassemblyError(`Malformed part: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new ReassemblyError(`Malformed part: ${formatIssues(parsed.error, '', { received: false })}`);
     const part = parsed.data;
     this.expire();
     let entry = this.pending.get(part.messageId);
