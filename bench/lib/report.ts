@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { markdownTable as table } from 'markdown-table';
 
 export interface Figure {
   /** Stable name, e.g. `M discovery first run: calls / minimum`. */
@@ -48,17 +49,20 @@ function formatValue(f: Figure): string {
   return f.unit === 'ratio' || f.unit === 'count' ? v : `${v} ${f.unit}`;
 }
 
-/** The figures as a markdown table (figure, value, target, pass/fail, note). */
+/** The figures as a markdown table (figure, value, target, pass/fail, note), by `markdown-table`. */
 export function markdownTable(figures: readonly Figure[]): string {
   const cell = (s: string) => s.replaceAll('|', '\\|');
-  const lines = ['| figure | value | target | result | how |', '|---|---:|---|---|---|'];
-  for (const f of figures) {
-    const result = f.pass === null ? '' : f.pass ? 'pass' : '**fail**';
-    lines.push(
-      `| ${cell(f.name)} | ${cell(formatValue(f))} | ${cell(f.target ?? '')} | ${result} | ${cell(f.note ?? '')} |`,
-    );
-  }
-  return lines.join('\n');
+  const rows = figures.map((f) => [
+    cell(f.name),
+    cell(formatValue(f)),
+    cell(f.target ?? ''),
+    f.pass === null ? '' : f.pass ? 'pass' : '**fail**',
+    cell(f.note ?? ''),
+  ]);
+  return table([['figure', 'value', 'target', 'result', 'how'], ...rows], {
+    align: ['l', 'r', 'l', 'l', 'l'],
+    alignDelimiters: false,
+  });
 }
 
 export interface Machine {

@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { markdownTable as table } from 'markdown-table';
 
 /** The scenario files of the suite; the table is printed when all of them have reported. */
 export const SCENARIOS = [
@@ -124,19 +125,18 @@ const COLUMNS: [keyof Figures, string][] = [
   ['secretsLeaked', 'leaks'],
 ];
 
-/** The final table: one row per scenario, a total row, and the verdict. */
+/** The final table (markdown, by `markdown-table`): one row per scenario, a total row, and the verdict. */
 export function formatTable(rows: readonly Stored[]): string {
   const total: Figures = { ...EMPTY };
   for (const row of rows) for (const [k] of COLUMNS) total[k] += row.figures[k];
-  const lines: string[][] = [
-    ['scenario', ...COLUMNS.map(([, label]) => label)],
-    ...rows.map((r) => [r.scenario, ...COLUMNS.map(([k]) => String(r.figures[k]))]),
-    ['TOTAL', ...COLUMNS.map(([k]) => String(total[k]))],
-  ];
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  const render = (l: string[]) =>
-    l.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ');
-  const rule = widths.map((w) => '-'.repeat(w)).join('-+-');
+  const grid = table(
+    [
+      ['scenario', ...COLUMNS.map(([, label]) => label)],
+      ...rows.map((r) => [r.scenario, ...COLUMNS.map(([k]) => String(r.figures[k]))]),
+      ['TOTAL', ...COLUMNS.map(([k]) => String(total[k]))],
+    ],
+    { align: ['l', ...COLUMNS.map(() => 'r')] },
+  );
   const lost = total.operationsAttempted - total.survived;
   const verdict =
     lost === 0 &&
@@ -155,16 +155,7 @@ export function formatTable(rows: readonly Stored[]): string {
         }`,
     )
     .join('; ');
-  return [
-    '',
-    'Reliability and security suite',
-    render(lines[0]!),
-    rule,
-    ...lines.slice(1, -1).map(render),
-    rule,
-    render(lines[lines.length - 1]!),
-    `verdict: ${verdict}`,
-    `seeds: ${seeds}`,
-    '',
-  ].join('\n');
+  return ['', 'Reliability and security suite', grid, `verdict: ${verdict}`, `seeds: ${seeds}`, ''].join(
+    '\n',
+  );
 }
