@@ -8,10 +8,21 @@
  * - The composition root (src/composition/) wires capabilities together; only the entry (src/index.ts)
  *   imports it.
  * - Handlers (functions/) reach the core through its entry (`@apigw-federation/core`) only.
+ *
+ * And the tools around it (docs/architecture.md, "Around the core"):
+ * - The local runtime (local/) and the operator commands (cli/) reach the core through its entry only.
+ * - The reference control-plane client (client/) knows the relay protocol (src/protocol/) and nothing
+ *   else of the repository: it is what a control plane implements.
+ * - The Gravitee bridge (gravitee/, its own container image) uses the client and the core's protocol
+ *   module only: no other core file, nor the local runtime, the emulator, the CDK app or tests.
+ * - Nothing in the core imports any of them (core-stands-alone).
  */
 const CORE = '^layers/federation-core/src/';
 const FOUNDATION = `${CORE}((aws|config|ledger|protocol|publishing|ports|secrets)/|[^/]+[.]ts$)`;
 const ENTRY = `${CORE}index[.]ts$`;
+const PROTOCOL = `${CORE}protocol/`;
+/** Every top-level folder of the repository with code in it. */
+const REPOSITORY = '^(layers|functions|infra|emulator|local|cli|client|gravitee|test|bench|docs|bin)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -47,7 +58,35 @@ module.exports = {
         'The core is shipped as a Lambda layer: it must not import the CDK app, the emulator, tests or tools.',
       severity: 'error',
       from: { path: CORE },
-      to: { path: '^(infra|emulator|local|test|bench|client|cli|functions|docs)/' },
+      to: { path: '^(infra|emulator|local|test|bench|client|cli|gravitee|functions|docs)/' },
+    },
+    {
+      name: 'local-runtime-and-cli-use-the-core-entry',
+      comment:
+        'The local runtime (local/) and the operator commands (cli/) import the core through its entry ' +
+        '(`@apigw-federation/core` or layers/federation-core/src/index.ts) only, as the handlers do.',
+      severity: 'error',
+      from: { path: '^(local|cli)/' },
+      to: { path: CORE, pathNot: ENTRY },
+    },
+    {
+      name: 'client-knows-only-the-protocol',
+      comment:
+        'The reference control-plane client (client/) imports the relay protocol (core src/protocol/) and ' +
+        'its own files only: a control plane knows the protocol, not the agent.',
+      severity: 'error',
+      from: { path: '^client/' },
+      to: { path: REPOSITORY, pathNot: ['^client/', PROTOCOL] },
+    },
+    {
+      name: 'bridge-uses-the-client-and-the-protocol',
+      comment:
+        'The Gravitee bridge (gravitee/, bundled alone into its container image) imports its own files, the ' +
+        'control-plane client (client/) and the core protocol module (src/protocol/) only: nothing else ' +
+        'of the core, nor the local runtime, the emulator, the CDK app or tests.',
+      severity: 'error',
+      from: { path: '^gravitee/' },
+      to: { path: REPOSITORY, pathNot: ['^gravitee/', '^client/', PROTOCOL] },
     },
   ],
   options: {

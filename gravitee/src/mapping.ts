@@ -3,7 +3,7 @@
  * a federated API (one REST API stage) becomes one `Api`, each usage plan attached to the stage one
  * `API_KEY` `Plan`, the stage's OpenAPI export one `SWAGGER` `Page`. The table is in docs/gravitee.md.
  */
-import type { FederatedApi, FederatedPlan } from '../../layers/federation-core/src/model.js';
+import type { FederatedApi, FederatedPlan } from '../../layers/federation-core/src/protocol/protocol.js';
 
 /** `io.gravitee.integration.api.model.Page` */
 export interface GraviteePage {

@@ -209,6 +209,9 @@ const DefinitionSchema = z
   })
   .meta({ id: 'Definition' });
 
+/** The catalog's types (`model.ts`, the shape these schemas put on the wire), for the control plane's side. */
+export type { FederatedApi, FederatedPlan } from '../model.js';
+
 export const FederatedApiSchema = z
   .object({
     id: z.string(),
