@@ -282,10 +282,21 @@ export function startBridge(options: BridgeOptions): Bridge {
     }
   };
 
-  const subscribe = async (command: ExchangeCommand): Promise<HandlerResult> => {
-    let request: ReturnType<typeof toRelaySubscribe>;
+  /**
+   * Forwards a subscription command to the relay: maps its payload (`toRelay`; a bad input is a
+   * FAILED reply), sends it, logs and maps a FAILED answer, and hands a SUCCEEDED one to `done`.
+   */
+  const forwardSubscription = async <
+    R extends Parameters<ControlPlaneClient['request']>[0] & { subscriptionId: string },
+  >(
+    command: ExchangeCommand,
+    verb: 'SUBSCRIBE' | 'UNSUBSCRIBE',
+    toRelay: (payload: ExchangeCommand['payload']) => R,
+    done: (request: R, answer: Reply) => HandlerResult,
+  ): Promise<HandlerResult> => {
+    let request: R;
     try {
-      request = toRelaySubscribe(command.payload);
+      request = toRelay(command.payload);
     } catch (error) {
       if (error instanceof SubscriptionInputError)
         return { reply: failed(command, `${error.code}: ${error.message}`) };
@@ -294,48 +305,40 @@ export function startBridge(options: BridgeOptions): Bridge {
     const answer = await relayRequest(command, request);
     if (!('type' in answer)) return answer;
     if (answer.status === 'FAILED') {
-      log.warn(`SUBSCRIBE ${request.subscriptionId}: ${answer.error?.code} ${answer.error?.message}`);
+      log.warn(`${verb} ${request.subscriptionId}: ${answer.error?.code} ${answer.error?.message}`);
       return relayFailure(command, answer);
     }
-    const payload = answer.payload as {
-      apiKeyId: string;
-      apiKey: string;
-      usagePlanId: string;
-      planId?: string;
-    };
-    const api = relay.catalog.get(request.apiId) as CatalogApi | undefined;
-    log.info(
-      `SUBSCRIBE ${request.subscriptionId}: key ${payload.apiKeyId} on usage plan ${payload.usagePlanId} (plan ${request.planId} of ${request.apiId})`,
-    );
-    return {
-      reply: succeeded(command, {
-        subscription: toSubscriptionResult(
-          request.subscriptionId,
-          payload,
-          api as unknown as CatalogEntry | undefined,
-        ),
-      }),
-    };
+    return done(request, answer);
   };
 
-  const unsubscribe = async (command: ExchangeCommand): Promise<HandlerResult> => {
-    let request: ReturnType<typeof toRelayUnsubscribe>;
-    try {
-      request = toRelayUnsubscribe(command.payload);
-    } catch (error) {
-      if (error instanceof SubscriptionInputError)
-        return { reply: failed(command, `${error.code}: ${error.message}`) };
-      throw error;
-    }
-    const answer = await relayRequest(command, request);
-    if (!('type' in answer)) return answer;
-    if (answer.status === 'FAILED') {
-      log.warn(`UNSUBSCRIBE ${request.subscriptionId}: ${answer.error?.code} ${answer.error?.message}`);
-      return relayFailure(command, answer);
-    }
-    log.info(`UNSUBSCRIBE ${request.subscriptionId}: revoked`);
-    return { reply: succeeded(command, {}) };
-  };
+  const subscribe = (command: ExchangeCommand): Promise<HandlerResult> =>
+    forwardSubscription(command, 'SUBSCRIBE', toRelaySubscribe, (request, answer) => {
+      const payload = answer.payload as {
+        apiKeyId: string;
+        apiKey: string;
+        usagePlanId: string;
+        planId?: string;
+      };
+      const api = relay.catalog.get(request.apiId) as CatalogApi | undefined;
+      log.info(
+        `SUBSCRIBE ${request.subscriptionId}: key ${payload.apiKeyId} on usage plan ${payload.usagePlanId} (plan ${request.planId} of ${request.apiId})`,
+      );
+      return {
+        reply: succeeded(command, {
+          subscription: toSubscriptionResult(
+            request.subscriptionId,
+            payload,
+            api as unknown as CatalogEntry | undefined,
+          ),
+        }),
+      };
+    });
+
+  const unsubscribe = (command: ExchangeCommand): Promise<HandlerResult> =>
+    forwardSubscription(command, 'UNSUBSCRIBE', toRelayUnsubscribe, (request) => {
+      log.info(`UNSUBSCRIBE ${request.subscriptionId}: revoked`);
+      return { reply: succeeded(command, {}) };
+    });
 
   const handle: CommandHandler = async (command) => {
     switch (command.type) {
