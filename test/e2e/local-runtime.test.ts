@@ -4,10 +4,8 @@
  * moto, a control plane over a real WebSocket (the reference client), subscriptions through the relay and
  * through the Lambda Invoke endpoint, API Gateway state checked in moto, then SIGTERM and a clean exit.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import {
   APIGatewayClient,
   CreateDeploymentCommand,
@@ -18,65 +16,14 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CatalogApi, ControlPlaneClient } from '../../client/control-plane-client.js';
 import { freePort } from '../../local/ports.js';
+import {
+  type RuntimeProcess,
+  startRuntimeProcess,
+  stopRuntimeProcess,
+  waitForOutput,
+} from '../support/runtime-process.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stdout(): string;
-  stderr(): string;
-}
-
-/** The runtime's environment: no AWS_ENDPOINT_URL, so it starts (and must stop) its own moto. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.AWS_ENDPOINT_URL;
-  delete env.FED_RELAY_TOKEN;
-  delete env.FED_RELAY_PORT;
-  delete env.FED_LAMBDA_PORT;
-  return env;
-}
-
-function startRuntime(args: string[]): Started {
-  const child = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), ['local/start.ts', ...args], {
-    cwd: ROOT,
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // its own process group, so a failed test can still take down tsx, node and moto together
-    detached: true,
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
-    child.once('exit', (code, signal) => done({ code, signal }));
-  });
-  return { child, exited, stdout: () => out, stderr: () => err };
-}
-
-async function waitFor(started: Started, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void started.exited.then(() => {
-    exited = true;
-  });
-  while (Date.now() < deadline) {
-    const match = started.stdout().match(pattern);
-    if (match) return match;
-    if (exited) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(
-    `runtime did not print ${pattern} (exited: ${exited})\nstdout:\n${started.stdout()}\nstderr:\n${started.stderr()}`,
-  );
-}
 
 /** Pids of live moto servers listening on `port` (by their command line). */
 function motoProcesses(port: string): number[] {
@@ -98,7 +45,7 @@ function motoProcesses(port: string): number[] {
 }
 
 describe('npm start (local runtime as a child process)', () => {
-  let runtime: Started;
+  let runtime: RuntimeProcess;
   let relayPort: number;
   let awsPort: number;
   let lambdaPort: number;
@@ -115,7 +62,7 @@ describe('npm start (local runtime as a child process)', () => {
     relayPort = await freePort();
     lambdaPort = await freePort();
     awsPort = await freePort();
-    runtime = startRuntime([
+    runtime = startRuntimeProcess([
       '--aws-port',
       String(awsPort),
       '--relay-port',
@@ -125,17 +72,17 @@ describe('npm start (local runtime as a child process)', () => {
       '--schedule-seconds',
       '0',
     ]);
-    await waitFor(runtime, /^ready in /m, 110_000);
-    relayUrl = (await waitFor(runtime, /^Relay \(WebSocket API\):\s+(\S+)/m, 1))[1]!;
-    token = (await waitFor(runtime, /^Relay token:\s+(\S+)/m, 1))[1]!;
-    motoEndpoint = (await waitFor(runtime, /in front of moto at (http:\/\/127\.0\.0\.1:(\d+))/, 1))[1]!;
+    await waitForOutput(runtime, /^ready in /m, 110_000);
+    relayUrl = (await waitForOutput(runtime, /^Relay \(WebSocket API\):\s+(\S+)/m, 1))[1]!;
+    token = (await waitForOutput(runtime, /^Relay token:\s+(\S+)/m, 1))[1]!;
+    motoEndpoint = (await waitForOutput(runtime, /in front of moto at (http:\/\/127\.0\.0\.1:(\d+))/, 1))[1]!;
     motoPort = new URL(motoEndpoint).port;
     apiGateway = new APIGatewayClient({
       endpoint: motoEndpoint,
       region: 'us-east-1',
       credentials: CREDENTIALS,
     });
-    const awsEndpoint = (await waitFor(runtime, /^AWS endpoint:\s+(\S+)/m, 1))[1]!;
+    const awsEndpoint = (await waitForOutput(runtime, /^AWS endpoint:\s+(\S+)/m, 1))[1]!;
     awsApiGateway = new APIGatewayClient({
       endpoint: awsEndpoint,
       region: 'us-east-1',
@@ -147,7 +94,7 @@ describe('npm start (local runtime as a child process)', () => {
     await client?.close();
     apiGateway?.destroy();
     awsApiGateway?.destroy();
-    await stopGroup(runtime);
+    await stopRuntimeProcess(runtime);
   });
 
   it('prints progress, the discovered APIs, the relay URL, the token and the commands', () => {
@@ -344,22 +291,6 @@ describe('npm start (local runtime as a child process)', () => {
   });
 });
 
-/** Stops a runtime that is still running (a failed test): SIGTERM, then SIGKILL to its whole process group. */
-async function stopGroup(started: Started | undefined): Promise<void> {
-  const pid = started?.child.pid;
-  if (!started || pid === undefined || started.child.exitCode !== null || started.child.signalCode !== null)
-    return;
-  started.child.kill('SIGTERM');
-  const timeout = new Promise<'timeout'>((done) => setTimeout(() => done('timeout'), 10_000).unref());
-  if ((await Promise.race([started.exited, timeout])) === 'timeout') {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 function canListen(port: number): Promise<boolean> {
   return new Promise((done) => {
     const server = createServer();
@@ -376,13 +307,18 @@ describe('npm start with a port in use', () => {
     );
     try {
       const lambdaPort = await freePort();
-      const started = startRuntime(['--relay-port', String(port), '--lambda-port', String(lambdaPort)]);
+      const started = startRuntimeProcess([
+        '--relay-port',
+        String(port),
+        '--lambda-port',
+        String(lambdaPort),
+      ]);
       const { code } = await Promise.race([
         started.exited,
         new Promise<never>((_, fail) =>
           setTimeout(() => fail(new Error('did not fail fast')), 30_000).unref(),
         ),
-      ]).finally(() => stopGroup(started));
+      ]).finally(() => stopRuntimeProcess(started));
       expect(code).toBe(1);
       expect(started.stderr()).toContain(`127.0.0.1:${port}: the port is already in use`);
       expect(started.stderr()).toContain('--relay-port');
@@ -393,7 +329,7 @@ describe('npm start with a port in use', () => {
   }, 60_000);
 
   it('rejects a bad flag with the usage and exit code 2', async () => {
-    const started = startRuntime(['--relay-port', 'eighty']);
+    const started = startRuntimeProcess(['--relay-port', 'eighty']);
     const { code } = await started.exited;
     expect(code).toBe(2);
     expect(started.stderr()).toContain('--relay-port: expected a port number');

@@ -3,15 +3,15 @@
  * 5 requests/s besides the account's 10 requests/s; the fidelity proxy enforces both, and the buckets the
  * subscriptions function builds from its config (`subscriptionLimiters`) stay within them.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_KEY_OPERATION_QUOTAS } from '../../emulator/proxy.js';
 import {
   parseAgentConfig,
   RateLimiterRegistry,
   subscriptionLimiters,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
-import { buildWorld, type World } from './support.js';
+import type { Emulator } from '../support/emulator.js';
+import { type World, withEmulatorWorld } from './support.js';
 
 const app = { id: 'app-1', name: 'App' };
 const SUBSCRIPTIONS = 7;
@@ -20,14 +20,9 @@ describe('subscriptions within the API key quotas', () => {
   let emu: Emulator;
   let world: World;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     emu.proxy.setThrottle({ ratePerSecond: 10, burst: 40, operations: API_KEY_OPERATION_QUOTAS });
   });
 

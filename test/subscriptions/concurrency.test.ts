@@ -2,46 +2,23 @@
  * Issue 15 against the emulator: subscriptions under concurrency and change. Transient 409s from
  * API Gateway (the fidelity proxy's `conflict409` fault) are retried, never read as "already done".
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FederationError, type SubscriptionService } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
-import { allKeys, buildWorld, keysOnPlan, type World } from './support.js';
-
-const app = { id: 'app-42', name: 'Mobile app' };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof FederationError) return error.code;
-    throw error;
-  }
-  return 'OK';
-}
+import { describe, expect, it } from 'vitest';
+import type { SubscriptionService } from '../../layers/federation-core/src/index.js';
+import type { Emulator } from '../support/emulator.js';
+import { allKeys, codeOf, goldRequest, keysOnPlan, type World, withEmulatorWorld } from './support.js';
 
 describe('subscriptions under concurrency (issue 15)', () => {
   let emu: Emulator;
   let world: World;
   let service: SubscriptionService;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     service = world.service();
   });
 
-  const request = (overrides: Record<string, unknown> = {}) => ({
-    subscriptionId: 'sub-1',
-    apiId: world.apis.pets.id,
-    planId: world.plans.gold,
-    application: app,
-    ...overrides,
-  });
+  const request = (overrides: Record<string, unknown> = {}) => goldRequest(world, overrides);
 
   describe('409 ConflictException "concurrent modification" is transient', () => {
     it('never answers ACTIVE while CreateUsagePlanKey keeps answering it, and the repeat attaches the key', async () => {

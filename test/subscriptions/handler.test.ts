@@ -1,5 +1,5 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createSubscriptionsHandler } from '../../functions/subscriptions/handler.js';
 import {
   createLogger,
@@ -8,8 +8,8 @@ import {
   type OutboxEvent,
   type RelayPublisher,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
-import { buildWorld, type World } from './support.js';
+import type { Emulator } from '../support/emulator.js';
+import { type World, withEmulatorWorld } from './support.js';
 
 /** Captures everything written to stdout (Powertools logs and EMF metrics go there). */
 function captureStdout() {
@@ -50,14 +50,9 @@ describe('subscriptions handler', () => {
   let metrics: Metrics;
   let stdout: ReturnType<typeof captureStdout>;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     published = [];
     const publisher: RelayPublisher = {
       publishEvents: async (events) => {

@@ -8,11 +8,11 @@ import {
   PutSecretValueCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/rotate-api-key-secret.js';
 import { KEEP_LABEL_PREFIX, rotateApiKeySecret } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
-import { allKeys, buildWorld, SECRET_NAME, type World } from './support.js';
+import type { Emulator } from '../support/emulator.js';
+import { allKeys, SECRET_NAME, type World, withEmulatorWorld } from './support.js';
 
 const app = { id: 'app-42', name: 'Mobile app' };
 
@@ -21,14 +21,9 @@ describe('rotating the API-key secret', () => {
   let world: World;
   let secrets: SecretsManagerClient;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     secrets = world.factory.secretsManager();
   });
 

@@ -1,36 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  FederationError,
   revokeForRemovedPlan,
   SubscribeStep,
   type SubscriptionService,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
+import type { Emulator } from '../support/emulator.js';
 import {
+  APP,
   allKeys,
   apiGatewayWrites,
-  buildWorld,
+  codeOf,
+  goldRequest,
   keysOnPlan,
   ledgerDump,
   SECRET_NAME,
   sleep,
   type World,
+  withEmulatorWorld,
 } from './support.js';
-
-const app = { id: 'app-42', name: 'Mobile app' };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof FederationError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a FederationError, got a result');
-}
 
 /** Fails the test if a key exists that is on a usage plan without an ACTIVE record, or the reverse. */
 async function expectLedgerMatchesApiGateway(world: World): Promise<void> {
@@ -53,24 +43,13 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
   let world: World;
   let service: SubscriptionService;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     service = world.service();
   });
 
-  const request = (overrides: Record<string, unknown> = {}) => ({
-    subscriptionId: 'sub-1',
-    apiId: world.apis.pets.id,
-    planId: world.plans.gold,
-    application: app,
-    ...overrides,
-  });
+  const request = (overrides: Record<string, unknown> = {}) => goldRequest(world, overrides);
 
   it('creates an enabled key named for the subscription and puts it on the usage plan', async () => {
     const result = await service.subscribe(request());
@@ -375,7 +354,7 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
         usagePlanId: sub.usagePlanId,
         accountId: '123456789012',
         region: 'us-east-1',
-        application: app,
+        application: APP,
         keyMode: 'derived',
         attempts: 1,
         lostKeys: 0,

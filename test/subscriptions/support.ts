@@ -13,12 +13,14 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type SeedResult, seed } from '../../emulator/seeder.js';
 import {
   AwsClientFactory,
   CatalogRepository,
   createLedgerTable,
   type FederatedApi,
+  FederationError,
   federatedApiId,
   federatedPlanId,
   type LedgerTable,
@@ -29,7 +31,7 @@ import {
   SubscriptionRepository,
   SubscriptionService,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, TEST_CREDENTIALS } from '../support/emulator.js';
+import { type Emulator, startEmulator, TEST_CREDENTIALS } from '../support/emulator.js';
 
 export const TABLE = 'ledger';
 export const SECRET_NAME = 'apigw-federation/api-key-hmac';
@@ -99,6 +101,50 @@ function catalogEntry(
     }),
     fingerprint: 'test',
     updatedAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * The set-up of a test file: one emulator for the file (started before all, stopped after all) and a
+ * fresh world before each test, handed to `each` (which keeps what it needs: the emulator, the world,
+ * the services built on it).
+ */
+export function withEmulatorWorld(each: (emu: Emulator, world: World) => void | Promise<void>): void {
+  let emu: Emulator | undefined;
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  beforeEach(async () => {
+    const started = emu as Emulator;
+    await each(started, await buildWorld(started));
+  });
+}
+
+/** The FederationError code `promise` fails with, or `OK` when it succeeds (another error is thrown). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof FederationError) return error.code;
+    throw error;
+  }
+  return 'OK';
+}
+
+/** The application the subscribe tests subscribe. */
+export const APP = { id: 'app-42', name: 'Mobile app' };
+
+/** A subscribe request (`sub-1`, the pets API, the gold plan, {@link APP}), with `overrides`. */
+export function goldRequest(world: World, overrides: Record<string, unknown> = {}) {
+  return {
+    subscriptionId: 'sub-1',
+    apiId: world.apis.pets.id,
+    planId: world.plans.gold,
+    application: APP,
+    ...overrides,
   };
 }
 

@@ -4,7 +4,7 @@
  * behind the fidelity proxy under the documented POST + DELETE statements plus the opt-in GET.
  */
 import { CreateApiKeyCommand, DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSubscriptionsHandler } from '../../functions/subscriptions/handler.js';
 import { OPT_IN_STATEMENTS } from '../../infra/iam/documented-policy.js';
 import {
@@ -18,15 +18,15 @@ import {
   type SweepResult,
   sweepLostKeys,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
+import type { Emulator } from '../support/emulator.js';
 import {
   allKeys,
-  buildWorld,
   keysOnPlan,
   SUBSCRIPTIONS_POLICY,
   sleep,
   TABLE,
   type World,
+  withEmulatorWorld,
 } from './support.js';
 
 const app = { id: 'app-42', name: 'Mobile app' };
@@ -60,14 +60,9 @@ describe('lost-key sweeper against the emulator', () => {
   let service: SubscriptionService;
   let deps: SweeperDeps;
 
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterAll(async () => {
-    await emu?.stop();
-  });
-  beforeEach(async () => {
-    world = await buildWorld(emu);
+  withEmulatorWorld((started, built) => {
+    emu = started;
+    world = built;
     service = world.service();
     deps = {
       enabled: true,
