@@ -78,7 +78,8 @@ export class ApiGatewayAccountLogging extends Construct {
     this.account.node.addDependency(this.guard);
     Validations.of(guardFunction).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'Node.js 22, the house runtime (DESIGN.md); a deploy-time check with inline code.',
+      reason:
+        'Node.js 22, the runtime of every function of the agent (docs/deploy.md); a deploy-time check with inline code.',
     });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
