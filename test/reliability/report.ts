@@ -16,6 +16,7 @@ export const SCENARIOS = [
   'subscriptions',
   'conflict409',
   'relay',
+  'syncAppends',
   'hostile',
   'authentication',
 ] as const;

@@ -19,7 +19,7 @@ const CATALOG_WRITE_CONCURRENCY = 16;
 
 export interface CommitDeps {
   readonly catalog: Pick<CatalogRepository, 'putApi' | 'deleteApi'>;
-  readonly outbox: Pick<Outbox, 'append'>;
+  readonly outbox: Pick<Outbox, 'append' | 'releaseHold'>;
   readonly leases: Pick<LeaseRepository, 'renew'>;
   readonly revocations: PlanRevocations;
 }
@@ -63,8 +63,11 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   if (events.length > 0 && !(await deps.leases.renew(lease.name, lease.owner, lease.ttlMs))) {
     return { leaseLost: new BusyError(`lease ${lease.name} lost before publishing`) };
   }
-  // 2. The outbox first (at least once).
-  const appended = await deps.outbox.append(events);
+  // 2. The outbox first (at least once). The hold keeps a snapshot's cursor before these events until
+  // the catalog holds their changes (step 4): a control plane that takes a snapshot meanwhile replays
+  // them with its next sync.
+  const hold = { id: `discovery#${accountId}/${region}`, ttlMs: lease.ttlMs };
+  const appended = await deps.outbox.append(events, { hold });
   // 3. The ledger changes after the events are appended: a crash in between repeats the events on
   // the next run instead of losing them (revocation skips records that are already REVOKED).
   await deps.revocations.commit(revocations);
@@ -72,5 +75,6 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   // them concurrently, or a large first run spends seconds after its last API call.
   await mapPool(diff.upserted, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.putApi(api));
   await mapPool(diff.removed, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.deleteApi(api.id));
+  if (appended.length > 0) await deps.outbox.releaseHold(hold.id);
   return { events: appended };
 }

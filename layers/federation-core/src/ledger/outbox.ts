@@ -1,4 +1,4 @@
-import { BatchWriteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { EventType } from '../model.js';
 import { epochSeconds, isExpired, keys, type LedgerTable } from './table.js';
 
@@ -21,12 +21,31 @@ export interface OutboxOptions {
   readonly now?: () => Date;
 }
 
-const BATCH_WRITE_MAX = 25;
+/** Events per transaction: TransactWriteItems takes 100 actions (the counter and a hold take two). */
+const TRANSACTION_EVENTS_MAX = 50;
+/** Stay well under TransactWriteItems' 4 MB per transaction (items are at most 400 KB each). */
+const TRANSACTION_BYTES_MAX = 2_000_000;
+/** Attempts of one chunk when other appenders keep winning the counter. */
+const APPEND_ATTEMPTS_MAX = 60;
+
+/** A mark discovery puts next to its events until the catalog holds their changes (see {@link Outbox.append}). */
+export interface OutboxHold {
+  /** One per writer, e.g. `discovery#<account>/<region>`: a later hold with the same id replaces it. */
+  readonly id: string;
+  /** How long the hold counts if never released (a crashed writer): the writer's own lease. */
+  readonly ttlMs: number;
+}
 
 /**
- * The outbox: every change the control plane must learn about, with a monotonic sequence number, so
- * a control plane that was offline replays what it missed (`sync { since }`). Sequence numbers come
- * from an atomic counter; a number whose write failed leaves a gap, which readers tolerate.
+ * The outbox: every change the control plane must learn about, with a sequence number, so a control
+ * plane that was offline replays what it missed (`sync { since }`).
+ *
+ * Appends are gap-free and in order: each chunk of events is one transaction that moves the counter
+ * from the value the appender read to that value plus the chunk's size (a condition on the counter)
+ * and writes the chunk's items. Two appenders can never interleave: the one whose condition fails
+ * re-reads the counter and tries again. So the stored sequence numbers are always 1..latest (minus
+ * expired events): a number is never handed out without its event, and a reader that has seen `n`
+ * has seen every event before it. A crashed appender leaves nothing (its transaction never committed).
  */
 export class Outbox {
   private readonly now: () => Date;
@@ -38,28 +57,116 @@ export class Outbox {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Appends events in order and returns them with their sequence numbers. */
-  async append(events: readonly NewEvent[]): Promise<OutboxEvent[]> {
+  /**
+   * Appends events in order and returns them with their sequence numbers. With `hold`, the first
+   * transaction also writes a hold at the first event's number: a snapshot does not move a client's
+   * cursor past held events until {@link releaseHold} (discovery writes the catalog after its events).
+   */
+  async append(events: readonly NewEvent[], options: { hold?: OutboxHold } = {}): Promise<OutboxEvent[]> {
     if (events.length === 0) return [];
-    const last = await this.reserve(events.length);
-    const first = last - events.length + 1;
     const createdAt = this.now().toISOString();
     const expiresAt = epochSeconds(this.now()) + this.options.retentionDays * 86_400;
-    const stored = events.map((e, i) => ({ seq: first + i, event: e.event, payload: e.payload, createdAt }));
-    for (let i = 0; i < stored.length; i += BATCH_WRITE_MAX) {
-      let requests = stored.slice(i, i + BATCH_WRITE_MAX).map((e) => ({
-        PutRequest: { Item: { ...keys.event(e.seq), kind: 'EVENT', ...e, expiresAt } },
-      }));
-      // BatchWrite may leave items unprocessed under load: resend exactly those until none remain.
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        const out = await this.table.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.table.tableName]: requests } }),
-        );
-        requests = (out.UnprocessedItems?.[this.table.tableName] ?? []) as typeof requests;
-        if (requests.length > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
-      }
+    const stored: OutboxEvent[] = [];
+    for (const [index, part] of chunk(events).entries()) {
+      const hold = index === 0 ? options.hold : undefined;
+      stored.push(...(await this.appendChunk(part, createdAt, expiresAt, hold)));
     }
     return stored;
+  }
+
+  /** Removes a hold written by {@link append} (the catalog now holds the events' changes). */
+  async releaseHold(id: string): Promise<void> {
+    await this.table.client.send(
+      new DeleteCommand({ TableName: this.table.tableName, Key: keys.outboxHold(id) }),
+    );
+  }
+
+  /**
+   * The highest sequence number a snapshot may hand out as its cursor: the latest one, or just before
+   * the first event of a live hold (a writer whose catalog writes are still to come). Read it before
+   * reading the catalog.
+   */
+  async snapshotCursor(): Promise<number> {
+    // The counter first, then the holds: an append that commits in between is after the cursor anyway,
+    // and a hold released in between had its catalog writes done before the snapshot reads the catalog.
+    const latest = await this.latestSeq();
+    const out = await this.table.client.send(
+      new QueryCommand({
+        TableName: this.table.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.outboxHold('').pk },
+        ConsistentRead: true,
+      }),
+    );
+    const nowMs = this.now().getTime();
+    let cursor = latest;
+    for (const item of out.Items ?? []) {
+      if ((item.expiresAtMs as number) <= nowMs) continue;
+      cursor = Math.min(cursor, (item.fromSeq as number) - 1);
+    }
+    return cursor;
+  }
+
+  private async appendChunk(
+    events: readonly NewEvent[],
+    createdAt: string,
+    expiresAt: number,
+    hold: OutboxHold | undefined,
+  ): Promise<OutboxEvent[]> {
+    for (let attempt = 1; ; attempt++) {
+      const last = await this.latestSeq();
+      const stored = events.map((e, i) => ({
+        seq: last + 1 + i,
+        event: e.event,
+        payload: e.payload,
+        createdAt,
+      }));
+      const holdItem = hold
+        ? {
+            Put: {
+              TableName: this.table.tableName,
+              Item: {
+                ...keys.outboxHold(hold.id),
+                kind: 'OUTBOX_HOLD',
+                fromSeq: last + 1,
+                expiresAtMs: this.now().getTime() + hold.ttlMs,
+                expiresAt: epochSeconds(this.now()) + Math.ceil(hold.ttlMs / 1000) + 1,
+              },
+            },
+          }
+        : undefined;
+      try {
+        await this.table.client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.table.tableName,
+                  Key: keys.eventSequence(),
+                  UpdateExpression: 'SET #last = :next',
+                  ConditionExpression:
+                    last === 0 ? 'attribute_not_exists(#last) OR #last = :last' : '#last = :last',
+                  ExpressionAttributeNames: { '#last': 'last' },
+                  ExpressionAttributeValues: { ':next': last + events.length, ':last': last },
+                },
+              },
+              ...stored.map((e) => ({
+                Put: {
+                  TableName: this.table.tableName,
+                  Item: { ...keys.event(e.seq), kind: 'EVENT', ...e, expiresAt },
+                },
+              })),
+              ...(holdItem ? [holdItem] : []),
+            ],
+          }),
+        );
+        return stored;
+      } catch (error) {
+        if (!isCounterRace(error) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
+        // Another appender took these numbers: read the counter again after a short random pause.
+        await sleep(Math.floor(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
+      }
+    }
   }
 
   /** Events with a sequence greater than `since`, in order, at most `limit`. Expired events are absent. */
@@ -109,22 +216,41 @@ export class Outbox {
     );
     return (out.Items?.[0]?.last as number | undefined) ?? 0;
   }
-
-  private async reserve(count: number): Promise<number> {
-    const out = await this.table.client.send(
-      new UpdateCommand({
-        TableName: this.table.tableName,
-        Key: keys.eventSequence(),
-        UpdateExpression: 'ADD #last :n',
-        ExpressionAttributeNames: { '#last': 'last' },
-        ExpressionAttributeValues: { ':n': count },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return out.Attributes?.last as number;
-  }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Splits events into transactions: at most {@link TRANSACTION_EVENTS_MAX} and about 2 MB each. */
+function chunk(events: readonly NewEvent[]): NewEvent[][] {
+  const chunks: NewEvent[][] = [];
+  let current: NewEvent[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = JSON.stringify(event.payload ?? null).length + 200;
+    if (
+      current.length > 0 &&
+      (current.length >= TRANSACTION_EVENTS_MAX || bytes + size > TRANSACTION_BYTES_MAX)
+    ) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** The transaction was cancelled because the counter moved (another appender won the race). */
+function isCounterRace(error: unknown): boolean {
+  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] } | undefined;
+  if (e?.name !== 'TransactionCanceledException') return false;
+  const reasons = e.CancellationReasons ?? [];
+  return (
+    reasons.length === 0 ||
+    reasons.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict')
+  );
 }

@@ -50,6 +50,8 @@ export const keys = {
   event: (seq: number) => ({ pk: 'OUTBOX', sk: `EVENT#${String(seq).padStart(15, '0')}` }),
   /** Counter that hands out outbox sequence numbers (atomic ADD). */
   eventSequence: () => ({ pk: 'OUTBOX', sk: 'SEQ' }),
+  /** A writer's hold on the outbox: snapshots do not hand out cursors past its first event. */
+  outboxHold: (id: string) => ({ pk: 'OUTBOX#HOLD', sk: `HOLD#${id}` }),
   lease: (name: string) => ({ pk: `LEASE#${name}`, sk: 'LEASE' }),
 } as const;
 

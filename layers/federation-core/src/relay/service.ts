@@ -22,6 +22,12 @@ import {
 } from '../protocol/protocol.js';
 import type { ConnectionPublisher } from '../publishing/publisher.js';
 
+/**
+ * A gap in the outbox followed by an event older than this is permanent: no append takes longer
+ * (a Lambda runs at most 15 minutes).
+ */
+const HOLE_PERMANENT_AFTER_MS = 15 * 60_000;
+
 /** Catalog entries whose definitions are loaded at once while building a snapshot. */
 const SNAPSHOT_RENDER_CONCURRENCY = 25;
 /** Catalog entries read per query while building a snapshot. */
@@ -73,7 +79,7 @@ export const SyncJobSchema = z.strictObject({
   connectionId: z.string().min(1).max(128),
   commandId: z.string().min(1).max(128),
   snapshot: z.boolean(),
-  /** The cursor the client gets in `sync.completed` (snapshot: the outbox's latest seq at the start). */
+  /** The cursor the client gets in `sync.completed` (snapshot: the outbox's snapshot cursor, before any held event). */
   seq: z.number().int().min(0),
   /** Where the previous invocation stopped: the last catalog position sent (snapshot) or seq (replay). */
   after: z.union([z.string().max(512), z.number().int().min(0)]).optional(),
@@ -228,7 +234,9 @@ export class RelayService {
       connectionId,
       commandId: command.id,
       snapshot,
-      seq: snapshot ? latest : (since ?? 0),
+      // Not `latest`: events whose catalog writes are still to come (a discovery run's hold) stay after
+      // the cursor, so the client's next sync replays them. Read before the catalog.
+      seq: snapshot ? await outbox.snapshotCursor() : (since ?? 0),
       ...(snapshot || since === undefined ? {} : { after: since }),
       sent: 0,
       part: 1,
@@ -323,9 +331,14 @@ export class RelayService {
     } else if (typeof after === 'number') {
       const pageSize = this.deps.replayPageSize ?? 500;
       let cursor = after;
-      for (;;) {
+      const permanentBefore = Date.now() - HOLE_PERMANENT_AFTER_MS;
+      replay: for (;;) {
         const page = await outbox.listAfter(cursor, pageSize);
         for (const event of page) {
+          // The cursor only moves through consecutive numbers. Appends are gap-free, so a gap is a read
+          // racing a commit (the next sync sees it) — or, when the event after it is older than any
+          // append can take, a permanent hole (an expired event, an append of an older version).
+          if (event.seq !== cursor + 1 && Date.parse(event.createdAt) > permanentBefore) break replay;
           if (spent()) {
             after = cursor;
             return next();
@@ -337,8 +350,6 @@ export class RelayService {
         if (page.length < pageSize) break;
       }
       after = cursor;
-      // The cursor is the last event actually replayed, not `latest`: a sequence number handed out but
-      // not yet written (an append in flight) must not be skipped by the client's next sync.
       seq = cursor;
     }
     await this.mustPost(
