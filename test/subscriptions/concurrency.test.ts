@@ -2,10 +2,34 @@
  * Issue 15 against the emulator: subscriptions under concurrency and change. Transient 409s from
  * API Gateway (the fidelity proxy's `conflict409` fault) are retried, never read as "already done".
  */
-import { describe, expect, it } from 'vitest';
-import type { SubscriptionService } from '../../layers/federation-core/src/index.js';
+import { UpdateUsagePlanCommand } from '@aws-sdk/client-api-gateway';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  CatalogRepository,
+  DefinitionStore,
+  DiscoveryEngine,
+  EventType,
+  LeaseRepository,
+  ledgerPlanRevocations,
+  Outbox,
+  parseAgentConfig,
+  RunRepository,
+  type SubscriptionRepository,
+  SubscriptionService,
+} from '../../layers/federation-core/src/index.js';
+import { TEST_RETRY } from '../discovery/harness.js';
 import type { Emulator } from '../support/emulator.js';
 import { allKeys, codeOf, goldRequest, keysOnPlan, type World, withEmulatorWorld } from './support.js';
+
+/** A promise and the function that settles it: an interleaving point a test holds and releases. */
+function gate() {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
 
 describe('subscriptions under concurrency (issue 15)', () => {
   let emu: Emulator;
@@ -73,6 +97,105 @@ describe('subscriptions under concurrency (issue 15)', () => {
       const apiKey = 'CustomValue0123456789abcdef';
       await service.subscribe(request({ apiKey }));
       expect(await codeOf(service.subscribe(request({ subscriptionId: 'sub-2', apiKey })))).toBe('CONFLICT');
+    });
+  });
+
+  describe('a subscribe racing the removal of its plan (issue 15.4)', () => {
+    /** Discovery on the world's ledger; `catalog` lets a test hold its catalog writes. */
+    const discovery = (catalog: CatalogRepository = world.catalog) => {
+      const table = world.table;
+      const agent = parseAgentConfig({});
+      return new DiscoveryEngine(
+        {
+          apiGateway: (target) => world.factory.apiGateway(target),
+          callerAccountId: async () =>
+            (await world.factory.sts().send(new GetCallerIdentityCommand({}))).Account as string,
+          catalog,
+          outbox: new Outbox(table, { retentionDays: 7 }),
+          definitions: new DefinitionStore(table),
+          runs: new RunRepository(table),
+          leases: new LeaseRepository(table),
+          revocations: ledgerPlanRevocations(world.repo),
+        },
+        {
+          sources: agent.sources,
+          acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
+          labels: agent.labels,
+          rateLimit: agent.rateLimit,
+          concurrency: agent.concurrency,
+          defaultRegion: emu.region,
+          retry: TEST_RETRY,
+        },
+      );
+    };
+    /** The service, with its PENDING write held until `pending.open()`. */
+    const heldService = (pending: { opened: Promise<void> }, reached: () => void) => {
+      const subscriptions = Object.create(world.repo) as SubscriptionRepository;
+      subscriptions.createPending = async (...args) => {
+        reached();
+        await pending.opened;
+        return world.repo.createPending(...args);
+      };
+      return new SubscriptionService({
+        catalog: new CatalogRepository(world.table),
+        subscriptions,
+        apiGateway: (target) => world.factory.apiGateway(target),
+        sources: [{ name: 'default' }],
+        keys: world.keys,
+        retry: { baseDelayMs: 5, maxDelayMs: 50 },
+      });
+    };
+    const removeGoldFromPets = () =>
+      world.raw.send(
+        new UpdateUsagePlanCommand({
+          usagePlanId: world.seeded.usagePlans.gold!.usagePlanId,
+          patchOperations: [
+            { op: 'remove', path: '/apiStages', value: `${world.seeded.apis.pets!.restApiId}:prod` },
+          ],
+        }),
+      );
+
+    beforeEach(async () => {
+      emu.proxy.setPolicy(undefined); // discovery's GETs and subscriptions' writes in one test
+      await discovery().run(); // the catalog as discovery writes it (plans gold and silver on pets)
+    });
+
+    it('fails the subscribe whose PENDING write lands after discovery listed the plan and removed it', async () => {
+      const pending = gate();
+      const reached = gate();
+      const subscribe = heldService(pending, reached.open).subscribe(request());
+      await reached.opened; // the subscribe read the catalog: gold is a plan of pets
+      await removeGoldFromPets();
+      const run = await discovery().run();
+      expect(run.summary.counts.plansRemoved).toBe(1);
+      pending.open();
+      expect(await codeOf(subscribe)).toBe('NOT_FOUND');
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'FAILED' });
+      expect(await allKeys(world.raw), 'no key left behind').toEqual([]);
+    });
+
+    it('revokes the subscribe that still saw the plan when discovery writes the catalog after listing', async () => {
+      const catalogWrite = gate();
+      const writing = gate();
+      const held = Object.create(world.catalog) as CatalogRepository;
+      held.putApi = async (api) => {
+        writing.open();
+        await catalogWrite.opened;
+        return world.catalog.putApi(api);
+      };
+      await removeGoldFromPets();
+      const run = discovery(held).run();
+      await writing.opened; // discovery listed gold's subscriptions (none) and appended its events
+      const active = await service.subscribe(request());
+      expect(active.status).toBe('ACTIVE'); // its re-check read the catalog before discovery's write
+      catalogWrite.open();
+      const { events } = await run;
+      const revoked = events.filter((e) => e.event === EventType.SUBSCRIPTION_REVOKED);
+      expect(revoked.map((e) => (e.payload as { subscriptionId: string }).subscriptionId)).toEqual(['sub-1']);
+      expect(await world.repo.get('sub-1')).toMatchObject({
+        status: 'REVOKED',
+        revokeReason: 'PLAN_REMOVED',
+      });
     });
   });
 });

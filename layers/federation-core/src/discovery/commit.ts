@@ -38,15 +38,14 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   const { accountId, region, diff, lease } = input;
   // What each removed plan revokes is computed once (the revocation port): the same subscriptions are
   // listed in `plan.removed`, get a `subscription.revoked` event, and are revoked after the append.
-  const revocations = await deps.revocations.prepare(
-    diff.removedPlans.map(({ api, plan }) => ({
-      accountId,
-      region,
-      usagePlanId: plan.usagePlanId,
-      apiId: api.id,
-      planId: plan.id,
-    })),
-  );
+  const removedPlans = diff.removedPlans.map(({ api, plan }) => ({
+    accountId,
+    region,
+    usagePlanId: plan.usagePlanId,
+    apiId: api.id,
+    planId: plan.id,
+  }));
+  const revocations = await deps.revocations.prepare(removedPlans);
   const events: NewEvent[] = diff.upserted.map((api) => ({ event: EventType.API_UPSERTED, payload: api }));
   for (const { plan, subscriptionIds, events: revoked } of revocations) {
     events.push({
@@ -75,6 +74,18 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   // them concurrently, or a large first run spends seconds after its last API call.
   await mapPool(diff.upserted, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.putApi(api));
   await mapPool(diff.removed, CATALOG_WRITE_CONCURRENCY, (api) => deps.catalog.deleteApi(api.id));
+  // 5. Second pass, now that the catalog no longer lists the removed plans: a subscribe re-checks the
+  // catalog after writing its PENDING record, so one that still saw the plan wrote that record before
+  // the catalog writes above — and a consistent read (not the index) finds it here. Same order: the
+  // events first, then the ledger.
+  if (removedPlans.length > 0) {
+    const late = await deps.revocations.prepare(removedPlans, { consistent: true });
+    const lateEvents = late.flatMap((revocation) => revocation.events);
+    if (lateEvents.length > 0) {
+      appended.push(...(await deps.outbox.append(lateEvents, { hold })));
+      await deps.revocations.commit(late);
+    }
+  }
   if (appended.length > 0) await deps.outbox.releaseHold(hold.id);
   return { events: appended };
 }

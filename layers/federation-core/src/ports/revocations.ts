@@ -29,8 +29,16 @@ export interface PlanRevocation {
  * the events on the next run instead of losing them).
  */
 export interface PlanRevocations {
-  /** Reads only: which subscriptions each removed plan revokes, and their events. */
-  prepare(plans: readonly RemovedPlan[]): Promise<PlanRevocation[]>;
+  /**
+   * Reads only: which subscriptions each removed plan revokes, and their events. `consistent`: read
+   * the ledger consistently (not through the eventually consistent usage-plan index): discovery's
+   * second pass after its catalog writes, which finds a subscribe's PENDING record written a moment
+   * before the catalog stopped listing the plan.
+   */
+  prepare(
+    plans: readonly RemovedPlan[],
+    options?: { readonly consistent?: boolean },
+  ): Promise<PlanRevocation[]>;
   /** Writes, after the events are in the outbox: revokes exactly the prepared subscriptions. Idempotent. */
   commit(revocations: readonly PlanRevocation[]): Promise<void>;
 }

@@ -12,7 +12,10 @@ import { revokedEvent, type WithEvents } from './views.js';
 
 export type { RemovedPlan } from '../ports/revocations.js';
 
-type PlanRemovalLedger = Pick<SubscriptionRepository, 'listByUsagePlan' | 'revoke'>;
+type PlanRemovalLedger = Pick<
+  SubscriptionRepository,
+  'listByUsagePlan' | 'listByUsagePlansConsistent' | 'revoke'
+>;
 
 /**
  * The one filter of a plan removal: the subscriptions of that API's plan that are live (ACTIVE, or
@@ -36,13 +39,23 @@ function isRevokedByRemoval(record: SubscriptionRecord, plan: RemovedPlan): bool
  */
 export function ledgerPlanRevocations(subscriptions: PlanRemovalLedger): PlanRevocations {
   return {
-    prepare: async (plans) => {
+    prepare: async (plans, options = {}) => {
       const byUsagePlan = new Map<string, Promise<SubscriptionRecord[]>>();
+      const consistent = options.consistent ? consistentListing(subscriptions, plans) : undefined;
       const listed = (plan: RemovedPlan) => {
         const key = `${plan.accountId}/${plan.region}/${plan.usagePlanId}`;
         let list = byUsagePlan.get(key);
         if (!list) {
-          list = subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
+          list = consistent
+            ? consistent.then((all) =>
+                all.filter(
+                  (r) =>
+                    r.accountId === plan.accountId &&
+                    r.region === plan.region &&
+                    r.usagePlanId === plan.usagePlanId,
+                ),
+              )
+            : subscriptions.listByUsagePlan(plan.accountId, plan.region, plan.usagePlanId);
           byUsagePlan.set(key, list);
         }
         return list;
@@ -64,6 +77,33 @@ export function ledgerPlanRevocations(subscriptions: PlanRemovalLedger): PlanRev
       for (const revocation of revocations) await revokeListed(subscriptions, revocation.subscriptionIds);
     },
   };
+}
+
+/**
+ * The subscriptions on the removed plans' usage plans, read consistently: one Scan per account-region
+ * (plan removals are rare, and a run's second pass covers one account-region).
+ */
+async function consistentListing(
+  subscriptions: PlanRemovalLedger,
+  plans: readonly RemovedPlan[],
+): Promise<SubscriptionRecord[]> {
+  const byTarget = new Map<string, { accountId: string; region: string; usagePlanIds: Set<string> }>();
+  for (const plan of plans) {
+    const key = `${plan.accountId}/${plan.region}`;
+    const target = byTarget.get(key) ?? {
+      accountId: plan.accountId,
+      region: plan.region,
+      usagePlanIds: new Set(),
+    };
+    target.usagePlanIds.add(plan.usagePlanId);
+    byTarget.set(key, target);
+  }
+  const lists = await Promise.all(
+    [...byTarget.values()].map((t) =>
+      subscriptions.listByUsagePlansConsistent(t.accountId, t.region, [...t.usagePlanIds]),
+    ),
+  );
+  return lists.flat();
 }
 
 /** Marks the subscriptions REVOKED (reason PLAN_REMOVED), even one in flight; returns those it changed. */

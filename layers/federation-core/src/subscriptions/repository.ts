@@ -358,6 +358,45 @@ export class SubscriptionRepository {
   }
 
   /**
+   * Every subscription on these usage plans of one account-region, read consistently: a Scan of the
+   * base table (the usage-plan index, a GSI, cannot be read consistently, so a record written a moment
+   * ago may be missing from {@link listByUsagePlan}). Reads the whole table: for plan removals only,
+   * which are rare, and at most once per account-region run.
+   */
+  async listByUsagePlansConsistent(
+    accountId: string,
+    region: string,
+    usagePlanIds: readonly string[],
+  ): Promise<SubscriptionRecord[]> {
+    if (usagePlanIds.length === 0) return [];
+    const records: SubscriptionRecord[] = [];
+    const plans = Object.fromEntries(usagePlanIds.map((id, i) => [`:plan${i}`, id]));
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.table.client.send(
+        new ScanCommand({
+          TableName: this.table.tableName,
+          ExclusiveStartKey: startKey,
+          ConsistentRead: true,
+          FilterExpression:
+            `sk = :sub AND accountId = :account AND #region = :region AND ` +
+            `usagePlanId IN (${Object.keys(plans).join(', ')})`,
+          ExpressionAttributeNames: { '#region': 'region' },
+          ExpressionAttributeValues: {
+            ':sub': keys.subscription('').sk,
+            ':account': accountId,
+            ':region': region,
+            ...plans,
+          },
+        }),
+      );
+      for (const item of page.Items ?? []) records.push(toRecord(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  /**
    * The lost-key sweeper's candidates, up to `limit` (`truncated` when there are more): a Scan of the
    * ledger filtered to subscription records that may have keys the ledger does not hold — lost key
    * generations, FAILED or PENDING records (a crashed attempt may have created a key before recording

@@ -293,6 +293,17 @@ export class SubscriptionService {
     return { api, plan };
   }
 
+  /** Resolves when the record's plan is still in the catalog (consistent read); NOT_FOUND otherwise. */
+  private async planStillListed(record: SubscriptionRecord): Promise<void> {
+    const api = await this.deps.catalog.getApi(record.apiId);
+    const plan = api?.plans.find((p) => p.id === record.planId);
+    if (!plan || plan.usagePlanId !== record.usagePlanId) {
+      throw new NotFoundError(
+        `Plan ${record.planId} of API ${record.apiId} was removed from the catalog while subscription ${record.subscriptionId} was being created`,
+      );
+    }
+  }
+
   private roleArnOf(sourceName: string, apiId: string): string | undefined {
     const source = this.deps.sources.find((s) => s.name === sourceName);
     if (!source) {
@@ -366,6 +377,11 @@ export class SubscriptionService {
     let record = start;
     const id = record.subscriptionId;
     let createdKeyId: string | undefined;
+    // The catalog again, read consistently after the PENDING record is written, alongside the first
+    // API Gateway call: a plan removal that listed the plan's subscriptions before that write has
+    // removed the plan from the catalog by now (discovery lists them again after its catalog writes).
+    const planCheck = this.planStillListed(record);
+    planCheck.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     try {
       await this.hook(SubscribeStep.PENDING, id);
       let apiKeyId = record.apiKeyId;
@@ -395,6 +411,7 @@ export class SubscriptionService {
         }
         createdKeyId = created;
         await this.hook(SubscribeStep.API_KEY_CREATED, id, created);
+        await planCheck;
         const recorded = await this.deps.subscriptions.recordKeyId(id, owner, created);
         if (!recorded) throw new LeaseLost();
         record = recorded;
@@ -402,6 +419,7 @@ export class SubscriptionService {
         apiKeyId = created;
       }
       await this.hook(SubscribeStep.KEY_ID_RECORDED, id, apiKeyId);
+      await planCheck;
       await this.apiKeys.attach(record, apiKeyId);
       await this.hook(SubscribeStep.USAGE_PLAN_KEY_CREATED, id, apiKeyId);
       const active = await this.deps.subscriptions.activate(id, owner, apiKeyId);
