@@ -5,6 +5,7 @@
 import { UpdateUsagePlanCommand } from '@aws-sdk/client-api-gateway';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { createSubscriptionsHandler } from '../../functions/subscriptions/handler.js';
 import {
   CatalogRepository,
   DefinitionStore,
@@ -12,6 +13,7 @@ import {
   EventType,
   LeaseRepository,
   ledgerPlanRevocations,
+  noRelay,
   Outbox,
   parseAgentConfig,
   RunRepository,
@@ -196,6 +198,44 @@ describe('subscriptions under concurrency (issue 15)', () => {
         status: 'REVOKED',
         revokeReason: 'PLAN_REMOVED',
       });
+    });
+  });
+
+  describe('ledger round trips of a warm container (issue 15.7)', () => {
+    const dynamoOps = () => emu.proxy.calls.list({ service: 'dynamodb' }).map((c) => c.operation);
+
+    it('subscribe: the PENDING write first, the catalog re-read alongside CreateApiKey, two more writes', async () => {
+      await service.subscribe(request());
+      emu.proxy.resetCalls();
+      await service.subscribe(request({ subscriptionId: 'sub-2' }));
+      // No read before the PENDING write; the one read is the consistent re-check (issue 15.4), which
+      // runs while CreateApiKey is in flight.
+      expect(dynamoOps()).toEqual(['PutItem', 'GetItem', 'UpdateItem', 'UpdateItem']);
+      const order = emu.proxy.calls
+        .list()
+        .filter((c) => c.operation !== 'GetItem')
+        .map((c) => c.operation);
+      expect(order).toEqual(['PutItem', 'CreateApiKey', 'UpdateItem', 'CreateUsagePlanKey', 'UpdateItem']);
+    });
+
+    it('unsubscribe: the revoke write first, no counter read, the event in one transaction', async () => {
+      const handler = createSubscriptionsHandler({
+        service,
+        outbox: new Outbox(
+          { client: world.factory.dynamoDocument(), tableName: world.table.tableName },
+          {
+            retentionDays: 7,
+          },
+        ),
+        publisher: noRelay,
+      });
+      await service.subscribe(request());
+      await service.subscribe(request({ subscriptionId: 'sub-2' }));
+      await handler({ action: 'unsubscribe', subscriptionId: 'sub-1' });
+      emu.proxy.resetCalls();
+      await handler({ action: 'unsubscribe', subscriptionId: 'sub-2' });
+      expect(dynamoOps()).toEqual(['UpdateItem', 'UpdateItem', 'TransactWriteItems']);
+      expect(await world.repo.get('sub-2')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
     });
   });
 });

@@ -49,6 +49,8 @@ export interface OutboxHold {
  */
 export class Outbox {
   private readonly now: () => Date;
+  /** The counter as this instance's last append left it: the next append's first guess. */
+  private lastSeen: number | undefined;
 
   constructor(
     private readonly table: LedgerTable,
@@ -114,7 +116,11 @@ export class Outbox {
     hold: OutboxHold | undefined,
   ): Promise<OutboxEvent[]> {
     for (let attempt = 1; ; attempt++) {
-      const last = await this.latestSeq();
+      // The counter this instance last moved is the first guess (a container that appended last needs
+      // no read); a wrong guess only costs the failed transaction, then the counter is read.
+      const guessed = this.lastSeen !== undefined;
+      const last = this.lastSeen ?? (await this.latestSeq());
+      this.lastSeen = undefined;
       const stored = events.map((e, i) => ({
         seq: last + 1 + i,
         event: e.event,
@@ -160,9 +166,11 @@ export class Outbox {
             ],
           }),
         );
+        this.lastSeen = last + events.length;
         return stored;
       } catch (error) {
         if (!isCounterRace(error) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
+        if (guessed) continue;
         // Another appender took these numbers: read the counter again after a short random pause.
         await sleep(Math.floor(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
       }

@@ -16,6 +16,7 @@ import {
 import type { CatalogRepository } from '../ledger/catalog.js';
 import type { NewEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
+import type { FederatedApi } from '../model.js';
 import { SubscriptionStatus } from '../model.js';
 import { ApiKeys, type ApiKeysDeps } from './api-keys.js';
 import { failureOf, HookAbort, isRetryableNow, isTransient, LeaseLost, Retryable } from './failures.js';
@@ -100,6 +101,8 @@ export interface SubscribeOptions {
   readonly pollMs?: number;
 }
 
+/** How long a catalog entry read by this container serves later subscribes (see `resolvePlan`). */
+const CATALOG_CACHE_MS = 60_000;
 const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_WAIT_MS = 10_000;
 const DEFAULT_POLL_MS = 100;
@@ -121,6 +124,8 @@ export class SubscriptionService {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly apiKeys: ApiKeys;
+  /** Catalog entries this container read recently (see {@link resolvePlan}). */
+  private readonly catalogCache = new Map<string, { api: FederatedApi; until: number }>();
 
   constructor(private readonly deps: SubscriptionServiceDeps) {
     this.apiKeys = new ApiKeys(deps);
@@ -233,7 +238,15 @@ export class SubscriptionService {
   async unsubscribe(input: unknown): Promise<WithEvents<UnsubscribeResult>> {
     const { subscriptionId } = parseRequest(UnsubscribeRequestSchema, input, 'unsubscribe');
     const events: NewEvent[] = [];
-    let record = await this.deps.subscriptions.get(subscriptionId);
+    // The revoke write first, with no read before it (the usual case: an ACTIVE subscription); the
+    // record is read only when the write's condition did not hold.
+    let record = await this.deps.subscriptions.revoke(
+      subscriptionId,
+      [SubscriptionStatus.ACTIVE],
+      RevokeReason.UNSUBSCRIBED,
+    );
+    if (record) events.push(revokedEvent(record));
+    else record = await this.deps.subscriptions.get(subscriptionId);
     for (let tries = 0; record && record.status !== SubscriptionStatus.REVOKED; tries++) {
       if (
         record.status === SubscriptionStatus.PENDING &&
@@ -281,8 +294,21 @@ export class SubscriptionService {
 
   // -------------------------------------------------------------------------------------------------
 
+  /**
+   * The catalog entry and plan of a request. A plan seen in the last {@link CATALOG_CACHE_MS} is taken
+   * from the container's cache (no ledger read on the way to the PENDING write): a stale hit is safe,
+   * because every attempt re-reads the catalog consistently after its PENDING write and fails NOT_FOUND
+   * if the plan is gone. A miss (unknown API or plan) always reads the ledger.
+   */
   private async resolvePlan(apiId: string, planId: string) {
+    const cached = this.catalogCache.get(apiId);
+    if (cached && cached.until > this.now()) {
+      const plan = cached.api.plans.find((p) => p.id === planId);
+      if (plan) return { api: cached.api, plan };
+    }
     const api = await this.deps.catalog.getApi(apiId);
+    if (api) this.catalogCache.set(apiId, { api, until: this.now() + CATALOG_CACHE_MS });
+    else this.catalogCache.delete(apiId);
     if (!api) throw new NotFoundError(`API ${apiId} is not in the catalog: run discovery or check the id`);
     const plan = api.plans.find((p) => p.id === planId);
     if (!plan) {
@@ -297,6 +323,8 @@ export class SubscriptionService {
   private async planStillListed(record: SubscriptionRecord): Promise<void> {
     const api = await this.deps.catalog.getApi(record.apiId);
     const plan = api?.plans.find((p) => p.id === record.planId);
+    if (api) this.catalogCache.set(api.id, { api, until: this.now() + CATALOG_CACHE_MS });
+    else this.catalogCache.delete(record.apiId);
     if (!plan || plan.usagePlanId !== record.usagePlanId) {
       throw new NotFoundError(
         `Plan ${record.planId} of API ${record.apiId} was removed from the catalog while subscription ${record.subscriptionId} was being created`,
@@ -377,9 +405,10 @@ export class SubscriptionService {
     let record = start;
     const id = record.subscriptionId;
     let createdKeyId: string | undefined;
-    // The catalog again, read consistently after the PENDING record is written, alongside the first
-    // API Gateway call: a plan removal that listed the plan's subscriptions before that write has
-    // removed the plan from the catalog by now (discovery lists them again after its catalog writes).
+    // The catalog again, read consistently after the PENDING record is written, while the API Gateway
+    // calls run (awaited before ACTIVE): a plan removal that listed the plan's subscriptions before that
+    // write has removed the plan from the catalog by now (discovery lists them again after its catalog
+    // writes, and revokes what this read still let through).
     const planCheck = this.planStillListed(record);
     planCheck.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     try {
@@ -411,7 +440,6 @@ export class SubscriptionService {
         }
         createdKeyId = created;
         await this.hook(SubscribeStep.API_KEY_CREATED, id, created);
-        await planCheck;
         const recorded = await this.deps.subscriptions.recordKeyId(id, owner, created);
         if (!recorded) throw new LeaseLost();
         record = recorded;
@@ -419,9 +447,11 @@ export class SubscriptionService {
         apiKeyId = created;
       }
       await this.hook(SubscribeStep.KEY_ID_RECORDED, id, apiKeyId);
-      await planCheck;
       await this.apiKeys.attach(record, apiKeyId);
       await this.hook(SubscribeStep.USAGE_PLAN_KEY_CREATED, id, apiKeyId);
+      // Never ACTIVE on a removed plan: a removed plan fails the attempt here, and the compensation
+      // deletes its key (which takes it off the usage plan too).
+      await planCheck;
       const active = await this.deps.subscriptions.activate(id, owner, apiKeyId);
       if (!active) throw new LeaseLost();
       this.deps.logger?.info('subscription active', {
