@@ -87,11 +87,13 @@ export async function readAllPages(
 /**
  * Answers a paged list call: validates `limit`, fetches the upstream's full list, lets `adjust` correct its content
  * (where moto lists what AWS would not), and sends the page `position` points at. `rejected` = 400 for a bad
- * `limit` or `position`; `passed` = moto's error answered as is.
+ * `limit` or `position`; `passed` = moto's error answered as is. `repeatPosition`: a page requested with a
+ * `position` answers that same `position` (paging that never ends).
  */
 export async function answerPaged(
   ex: Exchange,
   adjust?: (items: Item[]) => Promise<Item[]>,
+  options: { repeatPosition?: boolean } = {},
 ): Promise<'paged' | 'rejected' | 'passed'> {
   const query = ex.url.searchParams;
   const limitParam = query.get('limit');
@@ -137,6 +139,8 @@ export async function answerPaged(
   const result: { item: Item[]; position?: string } = { item: page };
   const last = page[page.length - 1];
   if (end < items.length && last) result.position = encodePosition({ a: String(last.id), o: end });
+  // Broken paging (setPagingFault): the page after `position` says `position` again.
+  if (options.repeatPosition && positionParam !== null) result.position = positionParam;
   send(ex.res, 200, { ...upstream.headers, 'content-type': 'application/json' }, JSON.stringify(result));
   return 'paged';
 }

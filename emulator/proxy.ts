@@ -79,6 +79,12 @@ export interface FidelityProxy {
   setThrottle(config: ThrottleConfig | undefined): void;
   /** REST APIs whose `GetExport` API Gateway refuses for good (400 `BadRequestException`); `undefined` clears. */
   refuseExports(restApiIds: Iterable<string> | undefined): void;
+  /**
+   * Broken paging: these paged operations answer every request that carries a `position` with that same
+   * `position` again (a list that never ends), as a misbehaving service or a bug in a paging layer
+   * would. `undefined` turns it off.
+   */
+  setPagingFault(config: { operations: readonly string[] } | undefined): void;
   /** Attributes an access key to an account (keys returned by STS AssumeRole are learned automatically). */
   registerAccessKey(accessKeyId: string, accountId: string): void;
   /** Account the proxy attributes to an access key. */
@@ -131,6 +137,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
   const accounts = createAccountDirectory(options.defaultAccountId);
   const calls = createCallRecorder();
   const faults = createFaultInjector();
+  let repeatPositionOf = new Set<string>();
   const policies = createPolicyGate();
   const throttle = createThrottle();
   const restApiTags = createRestApiTags();
@@ -250,6 +257,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
             : identity.operation === 'GetRestApis'
               ? async (items) => items.map((item) => restApiTags.overlay(item))
               : undefined,
+          { repeatPosition: repeatPositionOf.has(identity.operation) },
         );
         if (outcome === 'rejected') {
           call.outcome = 'rejected';
@@ -334,6 +342,9 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     refuseExports: (restApiIds) => {
       refusedExports = new Set(restApiIds ?? []);
     },
+    setPagingFault: (config) => {
+      repeatPositionOf = new Set(config?.operations ?? []);
+    },
     registerAccessKey: (accessKeyId, accountId) => accounts.register(accessKeyId, accountId),
     accountOf: (accessKeyId) => accounts.accountOf(accessKeyId),
     resetAll: () => {
@@ -342,6 +353,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       faults.set(undefined);
       throttle.set(undefined);
       refusedExports = new Set();
+      repeatPositionOf = new Set();
       calls.clear();
       counters = emptyCounters();
     },

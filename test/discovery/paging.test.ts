@@ -14,6 +14,23 @@ describe('discovery of 600 REST APIs', () => {
     await emu?.stop();
   });
 
+  it('fails the account-region as partial when GetRestApis answers the same position again (issue 15.6)', async () => {
+    const h = await discoveryHarness(emu, { rateLimit: { ratePerSecond: 100, burst: 100 } });
+    await h.engine.run(); // a complete catalog first: a stuck listing must remove none of it
+    const before = (await h.catalog.listAll()).length;
+    emu.proxy.setPagingFault({ operations: ['GetRestApis'] });
+    emu.proxy.resetCalls();
+    const { summary } = await h.engine.run();
+    emu.proxy.setPagingFault(undefined);
+    // Page 1 answers position p; the page at p answers p again: the reader stops there.
+    expect(emu.proxy.calls.countOf('GetRestApis')).toBe(2);
+    expect(summary.partial).toBe(true);
+    expect(summary.accountRegions[0]).toMatchObject({ status: 'failed' });
+    expect(summary.errors.map((e) => e.message).join(' ')).toMatch(/same page position twice/);
+    expect(summary.counts.removed).toBe(0);
+    expect(await h.catalog.listAll()).toHaveLength(before);
+  });
+
   it('pages GetRestApis past 500 and reads stages only of APIs on a plan', async () => {
     const h = await discoveryHarness(emu, { rateLimit: { ratePerSecond: 100, burst: 100 } });
     emu.proxy.resetCalls();

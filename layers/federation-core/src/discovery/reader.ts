@@ -9,6 +9,7 @@ import {
   type Stage,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
+import { nextPosition } from '../aws/paging.js';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import { callWithRetry, type RetryOptions } from '../aws/retry.js';
 import {
@@ -62,13 +63,14 @@ export class ApiGatewayReader {
   /** Every REST API of the account-region (`GET /restapis`, limit 500, following `position`). Tags included. */
   async listRestApis(): Promise<RestApi[]> {
     const items: RestApi[] = [];
+    const seen = new Set<string>();
     let position: string | undefined;
     do {
       const page = await this.call('GetRestApis', 'GetRestApis', () =>
         this.client.send(new GetRestApisCommand({ limit: PAGE_LIMIT, position })),
       );
       items.push(...(page.items ?? []));
-      position = page.position;
+      position = nextPosition(seen, page.position, 'GetRestApis');
     } while (position);
     return items;
   }
@@ -76,13 +78,14 @@ export class ApiGatewayReader {
   /** Every usage plan of the account-region (`GET /usageplans`, limit 500, following `position`). */
   async listUsagePlans(): Promise<UsagePlan[]> {
     const items: UsagePlan[] = [];
+    const seen = new Set<string>();
     let position: string | undefined;
     do {
       const page = await this.call('GetUsagePlans', 'GetUsagePlans', () =>
         this.client.send(new GetUsagePlansCommand({ limit: PAGE_LIMIT, position })),
       );
       items.push(...(page.items ?? []));
-      position = page.position;
+      position = nextPosition(seen, page.position, 'GetUsagePlans');
     } while (position);
     return items;
   }

@@ -12,6 +12,7 @@ import {
   GetApiKeysCommand,
 } from '@aws-sdk/client-api-gateway';
 import type { AwsTarget } from '../aws/clients.js';
+import { nextPosition } from '../aws/paging.js';
 import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
 import { callWithRetry, isConcurrentModification, type RetryOptions } from '../aws/retry.js';
 import { awsErrorName, ErrorCode, FederationError, isNotFound, NotFoundError } from '../errors.js';
@@ -114,13 +115,14 @@ export class ApiKeys {
   async listNamed(location: KeyLocation): Promise<ApiKey[]> {
     const name = apiKeyName(location.subscriptionId);
     const found: ApiKey[] = [];
+    const seen = new Set<string>();
     let position: string | undefined;
     do {
       const page = await this.call(location, 'GetApiKeys', (client) =>
         client.send(new GetApiKeysCommand({ nameQuery: name, limit: 500, position, includeValues: false })),
       );
       for (const key of page.items ?? []) if (key.id && key.name === name) found.push(key);
-      position = page.position;
+      position = nextPosition(seen, page.position, 'GetApiKeys');
     } while (position);
     return found;
   }
