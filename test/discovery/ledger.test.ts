@@ -104,6 +104,8 @@ describe('ledger: definitions, runs, leases', () => {
       throttles: 0,
       accountRegions: [],
       errors: [],
+      errorCount: 0,
+      errorsByCode: {},
       events: 0,
     });
 

@@ -16,6 +16,8 @@ import type { CatalogDiff } from './diff.js';
 
 /** Catalog writes in flight at the end of a run (DynamoDB on-demand absorbs far more). */
 const CATALOG_WRITE_CONCURRENCY = 16;
+/** Subscription ids one `plan.removed` event lists (1,000 × 128 characters ≈ 130 KB). */
+const PLAN_REMOVED_IDS_MAX = 1000;
 
 export interface CommitDeps {
   readonly catalog: Pick<CatalogRepository, 'putApi' | 'deleteApi'>;
@@ -48,10 +50,24 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   const revocations = await deps.revocations.prepare(removedPlans);
   const events: NewEvent[] = diff.upserted.map((api) => ({ event: EventType.API_UPSERTED, payload: api }));
   for (const { plan, subscriptionIds, events: revoked } of revocations) {
-    events.push({
-      event: EventType.PLAN_REMOVED,
-      payload: { apiId: plan.apiId, planId: plan.planId, usagePlanId: plan.usagePlanId, subscriptionIds },
-    });
+    // One event per PLAN_REMOVED_IDS_MAX subscriptions (ids are up to 128 characters): each stays far
+    // below DynamoDB's 400 KB item limit; `part` / `parts` say how the list was split.
+    const parts = Math.max(1, Math.ceil(subscriptionIds.length / PLAN_REMOVED_IDS_MAX));
+    for (let part = 0; part < parts; part++) {
+      events.push({
+        event: EventType.PLAN_REMOVED,
+        payload: {
+          apiId: plan.apiId,
+          planId: plan.planId,
+          usagePlanId: plan.usagePlanId,
+          subscriptionIds: subscriptionIds.slice(
+            part * PLAN_REMOVED_IDS_MAX,
+            (part + 1) * PLAN_REMOVED_IDS_MAX,
+          ),
+          ...(parts > 1 ? { part: part + 1, parts } : {}),
+        },
+      });
+    }
     events.push(...revoked);
   }
   for (const api of diff.removed) {

@@ -73,9 +73,40 @@ export interface DiscoverySummary {
   /** Throttled API Gateway calls (retried). */
   readonly throttles: number;
   readonly accountRegions: readonly AccountRegionSummary[];
+  /**
+   * The first {@link SUMMARY_ERRORS_MAX} errors in full (the rest are counted): the summary is a
+   * `RUN#` item and a `discovery.completed` event, both under DynamoDB's 400 KB item limit.
+   */
   readonly errors: readonly DiscoveryError[];
+  /** Every error of the run, also those not listed in `errors`. */
+  readonly errorCount: number;
+  /** Every error of the run by code. */
+  readonly errorsByCode: Record<string, number>;
   /** Outbox events appended by the run before `discovery.completed`. */
   readonly events: number;
+}
+
+/** Errors a run summary lists in full; each message is cut at {@link ERROR_MESSAGE_MAX} characters. */
+export const SUMMARY_ERRORS_MAX = 100;
+export const ERROR_MESSAGE_MAX = 500;
+
+/** The summary's error fields: the first errors in full (messages cut), all of them counted by code. */
+export function boundErrors(
+  errors: readonly DiscoveryError[],
+): Pick<DiscoverySummary, 'errors' | 'errorCount' | 'errorsByCode'> {
+  const errorsByCode: Record<string, number> = {};
+  for (const e of errors) errorsByCode[e.code] = (errorsByCode[e.code] ?? 0) + 1;
+  return {
+    errors: errors
+      .slice(0, SUMMARY_ERRORS_MAX)
+      .map((e) =>
+        e.message.length > ERROR_MESSAGE_MAX
+          ? { ...e, message: `${e.message.slice(0, ERROR_MESSAGE_MAX)}…` }
+          : e,
+      ),
+    errorCount: errors.length,
+    errorsByCode,
+  };
 }
 
 export function emptyCounts(): DiscoveryCounts {
@@ -146,7 +177,7 @@ export function summarizeRun(input: RunSummaryInput): DiscoverySummary {
     apiCalls,
     throttles,
     accountRegions: input.accountRegions.map((o) => o.summary),
-    errors: input.accountRegions.flatMap((o) => o.errors),
+    ...boundErrors(input.accountRegions.flatMap((o) => o.errors)),
     events: input.events,
   };
 }

@@ -256,6 +256,10 @@ export const PlanRemovedPayloadSchema = z
     planId: z.string(),
     usagePlanId: z.string(),
     subscriptionIds: z.array(z.string()),
+    part: z.number().int().optional().meta({
+      description: 'With many subscriptions the list is split: this event is part `part` of `parts`.',
+    }),
+    parts: z.number().int().optional(),
   })
   .meta({ id: 'PlanRemovedPayload' });
 

@@ -6,11 +6,15 @@
  */
 import type { NewEvent } from '../ledger/outbox.js';
 import { SubscriptionStatus } from '../model.js';
+import { mapPool } from '../pool.js';
 import type { PlanRevocation, PlanRevocations, RemovedPlan } from '../ports/revocations.js';
 import { RevokeReason, type SubscriptionRecord, type SubscriptionRepository } from './repository.js';
 import { revokedEvent, type WithEvents } from './views.js';
 
 export type { RemovedPlan } from '../ports/revocations.js';
+
+/** Revocations written at a time. */
+const REVOKE_CONCURRENCY = 16;
 
 type PlanRemovalLedger = Pick<
   SubscriptionRepository,
@@ -111,17 +115,16 @@ async function revokeListed(
   subscriptions: PlanRemovalLedger,
   subscriptionIds: readonly string[],
 ): Promise<SubscriptionRecord[]> {
-  const revoked: SubscriptionRecord[] = [];
-  for (const subscriptionId of subscriptionIds) {
-    const record = await subscriptions.revoke(
+  // A few conditional writes at a time (a plan can have thousands of subscriptions); input order kept.
+  const revoked = await mapPool(subscriptionIds, REVOKE_CONCURRENCY, (subscriptionId) =>
+    subscriptions.revoke(
       subscriptionId,
       [SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.FAILED],
       RevokeReason.PLAN_REMOVED,
       { force: true },
-    );
-    if (record) revoked.push(record);
-  }
-  return revoked;
+    ),
+  );
+  return revoked.filter((r): r is SubscriptionRecord => r !== undefined);
 }
 
 /**
