@@ -5,7 +5,8 @@
  *
  * Reproduced from the Lambda API reference (Invoke):
  * - `X-Amz-Invocation-Type`: `RequestResponse` (default) → 200 + the JSON result; `Event` → 202, the
- *   handler runs in the background (a failure is logged, never reported to the caller); `DryRun` → 204.
+ *   handler runs in the background (retried `asyncRetries` times as the function's asynchronous
+ *   invocation config would; the last failure is logged, never reported to the caller); `DryRun` → 204.
  * - A function error is still HTTP 200, with `X-Amz-Function-Error: Unhandled` and the payload
  *   `{ errorType, errorMessage, trace }` (errorType = the thrown error's `name`).
  * - Unknown function → 404 `ResourceNotFoundException`; a payload that is not JSON → 400
@@ -29,7 +30,19 @@ export type LocalLambdaHandler<TEvent = any, TResult = unknown> = (
 /** A function entry: the bare handler, or the handler with its Lambda settings. */
 export type LocalFunction =
   | LocalLambdaHandler
-  | { readonly handler: LocalLambdaHandler; readonly timeoutMs?: number; readonly memoryMb?: number };
+  | {
+      readonly handler: LocalLambdaHandler;
+      readonly timeoutMs?: number;
+      readonly memoryMb?: number;
+      /**
+       * Retries of a failed `Event` invocation, as the function's asynchronous invocation config
+       * (`MaximumRetryAttempts`) says; Lambda waits about 1 and then 2 minutes, here `asyncRetryDelaysMs`.
+       * The last failure goes to `onAsyncError` (the on-failure destination). Default 0.
+       */
+      readonly asyncRetries?: number;
+      /** Wait before each retry (the last value repeats). Default 1 s, then 2 s. */
+      readonly asyncRetryDelaysMs?: readonly number[];
+    };
 
 export interface LambdaContextOptions {
   readonly functionName: string;
@@ -229,6 +242,25 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     return tracked;
   };
 
+  /** An `Event` invocation with the function's retries; each attempt is tracked by `idle()`. */
+  const runAsync = async (name: string, fn: LocalFunction, event: unknown, requestId: string) => {
+    const retries = typeof fn === 'function' ? 0 : (fn.asyncRetries ?? 0);
+    const delays = (typeof fn === 'function' ? undefined : fn.asyncRetryDelaysMs) ?? [1_000, 2_000];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run(name, fn, event, requestId);
+      } catch (error) {
+        if (attempt >= retries) throw error;
+        const delay = delays[Math.min(attempt, delays.length - 1)] ?? 0;
+        const wait = new Promise<void>((resolve) => setTimeout(resolve, delay));
+        // The wait counts as in flight: `idle()` resolves only after the last attempt.
+        const tracked = wait.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        await tracked;
+      }
+    }
+  };
+
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const requestId = randomUUID();
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -297,7 +329,9 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
         response.end();
         return;
       case 'Event':
-        run(parsed.name, fn, event, requestId).catch((error: unknown) => onAsyncError(parsed.name, error));
+        runAsync(parsed.name, fn, event, requestId).catch((error: unknown) =>
+          onAsyncError(parsed.name, error),
+        );
         response.writeHead(202, { ...common, 'Content-Length': 0 });
         response.end();
         return;

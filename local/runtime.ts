@@ -73,6 +73,9 @@ const TIMEOUTS_MS: Record<string, number> = {
   'relay-command': 300_000,
 };
 
+/** Retries of failed asynchronous invocations, as the CDK app configures them (default 0). */
+const ASYNC_RETRIES: Record<string, number> = { subscriptions: 2 };
+
 export interface LocalRuntimeOptions {
   /** WebSocket API emulator port (default 8787; 0 = any free port). */
   readonly relayPort?: number;
@@ -319,7 +322,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       functions: Object.fromEntries(
         Object.values(FUNCTION_NAMES).map((name) => [
           name,
-          { handler: fn(name), timeoutMs: TIMEOUTS_MS[name] },
+          {
+            handler: fn(name),
+            timeoutMs: TIMEOUTS_MS[name],
+            // As deployed (infra/constructs): subscriptions' asynchronous `revoke-keys` is retried twice.
+            asyncRetries: ASYNC_RETRIES[name] ?? 0,
+          },
         ]),
       ),
       onAsyncError: (name, error) => onError(`asynchronous invocation of ${name}`, error),

@@ -298,7 +298,15 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       expect(first.events).toEqual([
         {
           event: 'subscription.revoked',
-          payload: { subscriptionId: 'sub-1', apiId: sub.apiId, planId: sub.planId, reason: 'UNSUBSCRIBED' },
+          // Appended once the key is gone, and says so.
+          payload: {
+            subscriptionId: 'sub-1',
+            apiId: sub.apiId,
+            planId: sub.planId,
+            reason: 'UNSUBSCRIBED',
+            keyDeleted: true,
+            keyDeletedAt: expect.stringMatching(/^\d{4}-/),
+          },
         },
       ]);
       expect(await allKeys(world.raw)).toHaveLength(0);
@@ -331,7 +339,10 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       emu.proxy.setFaults(undefined);
       const again = await service.unsubscribe({ subscriptionId: 'sub-1' });
       expect(again.result.status).toBe('REVOKED');
-      expect(again.events).toEqual([]);
+      // The failed call appended nothing: the repeat that deletes the key tells the control plane.
+      expect(again.events.map((e) => e.payload)).toEqual([
+        expect.objectContaining({ subscriptionId: 'sub-1', reason: 'UNSUBSCRIBED', keyDeleted: true }),
+      ]);
       expect(await allKeys(world.raw)).toHaveLength(0);
     });
 
@@ -387,12 +398,14 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
             apiId: world.apis.pets.id,
             planId: world.plans.gold,
             reason: 'PLAN_REMOVED',
+            keyDeleted: false, // revoked in the ledger; the subscriptions function deletes the key
           },
           {
             subscriptionId: 'sub-2',
             apiId: world.apis.pets.id,
             planId: world.plans.gold,
             reason: 'PLAN_REMOVED',
+            keyDeleted: false, // revoked in the ledger; the subscriptions function deletes the key
           },
         ]),
       );
@@ -410,7 +423,10 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       });
       expect(again.events).toEqual([]);
       const unsub = await service.unsubscribe({ subscriptionId: 'sub-1' });
-      expect(unsub.events).toEqual([]);
+      // No second revocation; the event says the key is gone now.
+      expect(unsub.events.map((e) => e.payload)).toEqual([
+        expect.objectContaining({ subscriptionId: 'sub-1', reason: 'PLAN_REMOVED', keyDeleted: true }),
+      ]);
       const remaining = await world.raw.send(new GetApiKeysCommand({}));
       expect(remaining.items?.map((k) => k.id)).not.toContain(gold1.apiKeyId);
       expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });

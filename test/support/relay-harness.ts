@@ -210,8 +210,12 @@ export async function startRelayHarness(
         if (gate) await gate;
         return handlers.discovery(event, context);
       },
-      [FUNCTION_NAMES.subscriptions]: (event: unknown, context: Context) =>
-        handlers.subscriptions(event, context),
+      // Asynchronous invocations (discovery's `revoke-keys`) retried twice, as deployed, without Lambda's minutes.
+      [FUNCTION_NAMES.subscriptions]: {
+        handler: (event: unknown, context: Context) => handlers.subscriptions(event, context),
+        asyncRetries: 2,
+        asyncRetryDelaysMs: [50, 100],
+      },
       // relay-command invokes itself to continue a `sync` (5 minutes, as deployed).
       [FUNCTION_NAMES.relayCommand]: {
         timeoutMs: 300_000,
@@ -273,6 +277,7 @@ export async function startRelayHarness(
   const discovery = createDiscoveryWiring({
     config,
     clients: factory,
+    invoker, // its plan removals hand the keys to the subscriptions function through the Lambda endpoint
     logger: logger('discovery'),
     settings: {
       retry: { baseDelayMs: 5, maxDelayMs: 50, maxAttempts: 6, maxRetryAfterMs: 50 },

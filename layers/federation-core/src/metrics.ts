@@ -21,6 +21,8 @@ export const FEDERATION_METRICS = {
     revoked: 'Unsubscribed',
     failed: 'SubscriptionErrors',
     lostKeysDeleted: 'LostKeysDeleted',
+    /** Keys of revoked subscriptions deleted by `revoke-keys` (plan removals). */
+    revokedKeysDeleted: 'RevokedKeysDeleted',
   },
 } as const;
 

@@ -22,7 +22,8 @@ import { Outbox } from '../ledger/outbox.js';
 import type { LedgerTable } from '../ledger/table.js';
 import { createLogger, type Logger } from '../logger.js';
 import { once } from '../once.js';
-import type { PlanRevocations } from '../ports/revocations.js';
+import { functionPort } from '../ports/functions.js';
+import { handingKeysTo, type PlanRevocations } from '../ports/revocations.js';
 import { noRelay, type RelayPublisher } from '../publishing/ports.js';
 import { ConnectionPublisher, type DefinitionLoader } from '../publishing/publisher.js';
 import { RelayService } from '../relay/service.js';
@@ -152,8 +153,17 @@ export function createComposition(options: CompositionOptions): Composition {
     return account;
   };
 
-  /** Cross-capability port: discovery's plan removals revoke subscriptions in the ledger. */
-  const revocations = (): PlanRevocations => ledgerPlanRevocations(subscriptionRepository());
+  /**
+   * Cross-capability port: discovery's plan removals revoke subscriptions in the ledger, then hand
+   * their keys to the subscriptions function (asynchronous `revoke-keys`), the role that may delete
+   * them. Without a subscriptions function name (the CLI, tests) the keys wait for `unsubscribe`.
+   */
+  const revocations = (): PlanRevocations => {
+    const ledgerRevocations = ledgerPlanRevocations(subscriptionRepository());
+    const name = config.runtime.subscriptionsFunctionName;
+    if (!name) return ledgerRevocations;
+    return handingKeysTo(ledgerRevocations, functionPort(invoker(), name, 'subscriptions'));
+  };
 
   const discovery = once((): DiscoveryWiring => {
     const { table, catalog, definitions, outbox } = ledger();

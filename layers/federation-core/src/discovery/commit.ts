@@ -95,7 +95,10 @@ export async function commitDiscovery(deps: CommitDeps, input: CommitInput): Pro
   // the catalog writes above — and a consistent read (not the index) finds it here. Same order: the
   // events first, then the ledger.
   if (removedPlans.length > 0) {
-    const late = await deps.revocations.prepare(removedPlans, { consistent: true });
+    const late = (await deps.revocations.prepare(removedPlans, { consistent: true })).map((revocation) => ({
+      ...revocation,
+      keysToDelete: revocation.subscriptionIds, // the others were handed over with the first pass
+    }));
     const lateEvents = late.flatMap((revocation) => revocation.events);
     if (lateEvents.length > 0) {
       appended.push(...(await deps.outbox.append(lateEvents, { hold })));

@@ -264,7 +264,25 @@ export const PlanRemovedPayloadSchema = z
   .meta({ id: 'PlanRemovedPayload' });
 
 export const SubscriptionRevokedPayloadSchema = z
-  .object({ subscriptionId: z.string(), apiId: z.string(), planId: z.string(), reason: z.string() })
+  .object({
+    subscriptionId: z.string(),
+    apiId: z.string(),
+    planId: z.string(),
+    reason: z.string(),
+    keyDeleted: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'true: the subscription’s API key no longer exists in API Gateway (since `keyDeletedAt`). false: ' +
+          'revoked in the ledger, the key is still to be deleted; a later `subscription.revoked` of the same ' +
+          'subscription with `keyDeleted: true` says when it is gone (a plan removal: the subscriptions function deletes it).',
+      }),
+    keyDeletedAt: z
+      .string()
+      .optional()
+      .meta({ description: 'When the key was found deleted (ISO 8601), with `keyDeleted: true`.' }),
+  })
   .meta({ id: 'SubscriptionRevokedPayload' });
 
 /** The run summary; its exact fields belong to discovery, so unknown fields pass through. */

@@ -42,6 +42,25 @@ export const SubscribeRequestSchema = z.strictObject({
 export const UnsubscribeRequestSchema = z.strictObject({ subscriptionId: IdSchema });
 export const GetSubscriptionRequestSchema = z.strictObject({ subscriptionId: IdSchema });
 
+/**
+ * Subscription ids one internal `revoke-keys` request names: at the key bucket's 2 deletions a second,
+ * 10 keys take about 5 s, far inside the subscriptions function's 30 s.
+ */
+export const MAX_REVOKE_KEYS_IDS = 10;
+
+/**
+ * The subscriptions function's internal `revoke-keys` request (discovery, asynchronously): delete
+ * the API keys of these subscriptions, which are already REVOKED in the ledger (a plan removal).
+ * Never a control-plane command.
+ */
+export const RevokeKeysRequestSchema = z.strictObject({
+  subscriptionIds: z
+    .array(IdSchema)
+    .min(1, 'expected at least one subscription id')
+    .max(MAX_REVOKE_KEYS_IDS, `expected at most ${MAX_REVOKE_KEYS_IDS} subscription ids`),
+});
+export type RevokeKeysRequest = z.infer<typeof RevokeKeysRequestSchema>;
+
 export type SubscribeRequest = z.infer<typeof SubscribeRequestSchema>;
 export type UnsubscribeRequest = z.infer<typeof UnsubscribeRequestSchema>;
 export type GetSubscriptionRequest = z.infer<typeof GetSubscriptionRequestSchema>;

@@ -1,6 +1,6 @@
 /**
  * The subscriptions function's behaviour, independent of Lambda: one event
- * (`{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep', ... }`) → one answer, revocations
+ * (`{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep' | 'revoke-keys', ... }`) → one answer, revocations
  * appended to the outbox and published, metrics and a log line per answer. A failure is thrown as
  * the function error Lambda reports (`"<CODE>: <message>"`, see `toInvokeError`).
  */
@@ -11,12 +11,12 @@ import { countError, FEDERATION_METRICS, type MetricsSink } from '../metrics.js'
 import type { RelayPublisher } from '../publishing/ports.js';
 import { appendAndPublish } from '../publishing/publish.js';
 import { parseSubscriptionsEvent, type SweepRequest } from './schema.js';
-import type { SubscribeResult, SubscriptionService, UnsubscribeResult } from './service.js';
+import type { RevokeKeysResult, SubscribeResult, SubscriptionService, UnsubscribeResult } from './service.js';
 import { type SweepResult, sweeperDisabledError } from './sweeper.js';
 import type { SubscriptionView } from './views.js';
 
 export interface SubscriptionsFunctionDeps {
-  readonly service: Pick<SubscriptionService, 'subscribe' | 'unsubscribe' | 'get'>;
+  readonly service: Pick<SubscriptionService, 'subscribe' | 'unsubscribe' | 'get' | 'revokeKeys'>;
   readonly outbox: Pick<Outbox, 'append'>;
   readonly publisher: RelayPublisher;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -25,7 +25,12 @@ export interface SubscriptionsFunctionDeps {
   readonly sweep?: (request: SweepRequest) => Promise<SweepResult>;
 }
 
-export type SubscriptionsResult = SubscribeResult | UnsubscribeResult | SubscriptionView | SweepResult;
+export type SubscriptionsResult =
+  | SubscribeResult
+  | UnsubscribeResult
+  | SubscriptionView
+  | SweepResult
+  | RevokeKeysResult;
 
 /** Time kept back from the Lambda's remaining time (answering, flushing metrics). */
 const RESERVE_MS = 2_000;
@@ -74,6 +79,20 @@ export async function runSubscriptionsFunction(
       case 'get': {
         const { action: _action, ...input } = request;
         return await deps.service.get(input);
+      }
+      case 'revoke-keys': {
+        const { action: _action, ...input } = request;
+        // Each event reaches the outbox before the ledger says the key is gone (at least once).
+        const result = await deps.service.revokeKeys(input, (events) =>
+          appendAndPublish(deps.outbox, deps.publisher, events, deps.logger),
+        );
+        metric(METRICS.revokedKeysDeleted, result.deleted.length);
+        deps.logger?.info('revoke-keys answered', {
+          deleted: result.deleted.length,
+          alreadyDeleted: result.alreadyDeleted.length,
+          skipped: result.skipped.length,
+        });
+        return result;
       }
       case 'sweep': {
         const { action: _action, ...input } = request;

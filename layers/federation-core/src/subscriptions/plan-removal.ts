@@ -34,12 +34,25 @@ function isRevokedByRemoval(record: SubscriptionRecord, plan: RemovedPlan): bool
   );
 }
 
+/** A subscription of that API's plan already REVOKED whose key is not deleted yet. */
+function hasKeyToDelete(record: SubscriptionRecord, plan: RemovedPlan): boolean {
+  return (
+    record.apiId === plan.apiId &&
+    record.planId === plan.planId &&
+    record.status === SubscriptionStatus.REVOKED &&
+    record.keyDeleted !== true &&
+    record.apiKeyId !== undefined
+  );
+}
+
 /**
  * The revocation port over the ledger. `prepare` lists each usage plan once and computes, with one
  * filter, the subscriptions each removal revokes and their events; `commit` revokes exactly those.
  * Needs only the ledger: no API Gateway call, no key deleted (discovery's role may not DELETE). The
- * record keeps its key id with `keyDeleted: false`; the next `unsubscribe` of the subscription deletes
- * the key. A key whose usage plan is gone grants nothing meanwhile.
+ * record keeps its key id with `keyDeleted: false` and the subscription is listed in `keysToDelete`:
+ * the composition root hands those to the subscriptions function (`handingKeysTo`,
+ * `ports/revocations.ts`), which deletes the keys — an API that left the catalog by a tag edit or a
+ * filter still has its usage plan, on which the key would go on working.
  */
 export function ledgerPlanRevocations(subscriptions: PlanRemovalLedger): PlanRevocations {
   return {
@@ -69,10 +82,12 @@ export function ledgerPlanRevocations(subscriptions: PlanRemovalLedger): PlanRev
         const affected = (await listed(plan))
           .filter((record) => isRevokedByRemoval(record, plan))
           .sort((a, b) => a.subscriptionId.localeCompare(b.subscriptionId));
+        const keyStillThere = (await listed(plan)).filter((record) => hasKeyToDelete(record, plan));
         out.push({
           plan,
           subscriptionIds: affected.map((s) => s.subscriptionId),
           events: affected.map((s) => revokedEvent({ ...s, revokeReason: RevokeReason.PLAN_REMOVED })),
+          keysToDelete: [...affected, ...keyStillThere].map((s) => s.subscriptionId).sort(),
         });
       }
       return out;

@@ -60,6 +60,8 @@ export interface SubscriptionRecord {
   readonly revokeReason?: RevokeReason;
   /** REVOKED records: true once `DeleteApiKey` succeeded (or found the key gone). */
   readonly keyDeleted?: boolean;
+  /** When `keyDeleted` became true (ISO 8601). */
+  readonly keyDeletedAt?: string;
   /** FAILED records: the typed error that ended the attempt. */
   readonly failure?: { readonly code: string; readonly message: string };
   /** Attempts that took the lease (1 for a subscription that went through at once). */
@@ -84,6 +86,7 @@ export type NewSubscription = Omit<
   | 'revokedAt'
   | 'revokeReason'
   | 'keyDeleted'
+  | 'keyDeletedAt'
   | 'failure'
   | 'attempt'
   | 'leaseOwner'
@@ -325,10 +328,10 @@ export class SubscriptionRepository {
     });
   }
 
-  /** REVOKED (key not yet deleted) → REVOKED with `keyDeleted`. */
-  markKeyDeleted(subscriptionId: string): Promise<SubscriptionRecord | undefined> {
+  /** REVOKED (key not yet deleted) → REVOKED with `keyDeleted` (and when: `at`, default now). */
+  markKeyDeleted(subscriptionId: string, at?: string): Promise<SubscriptionRecord | undefined> {
     return this.update(subscriptionId, {
-      set: { keyDeleted: true },
+      set: { keyDeleted: true, keyDeletedAt: at ?? this.now().toISOString() },
       condition: '#status = :revoked',
       values: { ':revoked': SubscriptionStatus.REVOKED },
     });
@@ -481,6 +484,7 @@ export class SubscriptionRepository {
       values[':keyId'] = seen.apiKeyId;
     } else {
       set.keyDeleted = true;
+      set.keyDeletedAt = at;
       condition = '#status = :seen';
       values[':seen'] = seen.status;
     }

@@ -1,6 +1,6 @@
 /**
  * The subscriptions function's requests: the strict, size-limited event (`subscribe`, `unsubscribe`,
- * `get`, and the operator's `sweep`), its parsing into ValidationErrors that never echo a key value,
+ * `get`, the operator's `sweep` and discovery's internal `revoke-keys`), its parsing into ValidationErrors that never echo a key value,
  * and the canonical form of a subscribe request that its hash is computed over. The request schemas
  * themselves are the protocol's (`protocol/requests.ts`): the relay's commands extend the same ones.
  */
@@ -10,6 +10,7 @@ import { ValidationError } from '../errors.js';
 import {
   GetSubscriptionRequestSchema,
   IdSchema,
+  RevokeKeysRequestSchema,
   type SubscribeRequest,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
@@ -19,6 +20,9 @@ export {
   API_KEY_VALUE,
   type GetSubscriptionRequest,
   GetSubscriptionRequestSchema,
+  MAX_REVOKE_KEYS_IDS,
+  type RevokeKeysRequest,
+  RevokeKeysRequestSchema,
   type SubscribeRequest,
   SubscribeRequestSchema,
   type UnsubscribeRequest,
@@ -89,16 +93,21 @@ export const SweepRequestSchema = z.strictObject({
 });
 export type SweepRequest = z.infer<typeof SweepRequestSchema>;
 
-/** The subscriptions function's event: `{ action, ...request }`, strict; `sweep` is the operator's. */
+/**
+ * The subscriptions function's event: `{ action, ...request }`, strict; `sweep` is the operator's,
+ * `revoke-keys` discovery's (asynchronous invoke).
+ */
 export const SubscriptionsEventSchema = z.discriminatedUnion('action', [
   SubscribeRequestSchema.extend({ action: z.literal('subscribe') }),
   UnsubscribeRequestSchema.extend({ action: z.literal('unsubscribe') }),
   GetSubscriptionRequestSchema.extend({ action: z.literal('get') }),
   SweepRequestSchema.extend({ action: z.literal('sweep') }),
+  // Internal: discovery hands over the keys of the subscriptions a plan removal revoked.
+  RevokeKeysRequestSchema.extend({ action: z.literal('revoke-keys') }),
 ]);
 export type SubscriptionsEvent = z.infer<typeof SubscriptionsEventSchema>;
 
-const ACTIONS: readonly unknown[] = ['subscribe', 'unsubscribe', 'get', 'sweep'];
+const ACTIONS: readonly unknown[] = ['subscribe', 'unsubscribe', 'get', 'sweep', 'revoke-keys'];
 
 /** Parses a subscriptions function event (size first, then shape), `sweep` included. */
 export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
@@ -109,7 +118,7 @@ export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
   const action = (input as { action?: unknown }).action;
   if (!ACTIONS.includes(action)) {
     throw new ValidationError(
-      `Invalid event: event.action: expected "subscribe", "unsubscribe", "get" or "sweep" (received ${JSON.stringify(action) ?? 'nothing'})`,
+      `Invalid event: event.action: expected "subscribe", "unsubscribe", "get", "sweep" or "revoke-keys" (received ${JSON.stringify(action) ?? 'nothing'})`,
     );
   }
   return parseRequest(SubscriptionsEventSchema, input);

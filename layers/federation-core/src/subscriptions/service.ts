@@ -27,6 +27,7 @@ import {
   canonicalRequest,
   GetSubscriptionRequestSchema,
   parseRequest,
+  RevokeKeysRequestSchema,
   type SubscribeRequest,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
@@ -46,6 +47,23 @@ export const SubscribeStep = {
 } as const;
 export type SubscribeStep = (typeof SubscribeStep)[keyof typeof SubscribeStep];
 
+/** Steps of a `revoke-keys` (hooks as for {@link SubscribeStep}). */
+export const RevokeKeysStep = {
+  /** `DeleteApiKey` answered (or found the key gone); the event and the ledger are still to come. */
+  KEY_DELETED: 'revokeKeys.keyDeleted',
+} as const;
+export type RevokeKeysStep = (typeof RevokeKeysStep)[keyof typeof RevokeKeysStep];
+
+/** What a `revoke-keys` did, by subscription id (no key value, ever). */
+export interface RevokeKeysResult {
+  /** Keys deleted (or found gone) by this call; each got its `subscription.revoked` with `keyDeleted`. */
+  readonly deleted: readonly string[];
+  /** Already marked deleted: nothing to do. */
+  readonly alreadyDeleted: readonly string[];
+  /** Unknown, or not REVOKED: left alone. */
+  readonly skipped: readonly string[];
+}
+
 /**
  * Test and chaos hooks. `afterStep` runs after each subscribe step; whatever it throws leaves the
  * subscribe at once, with no compensation and no lease release — exactly what a crash (a killed
@@ -53,7 +71,7 @@ export type SubscribeStep = (typeof SubscribeStep)[keyof typeof SubscribeStep];
  */
 export interface SubscriptionHooks {
   afterStep?(
-    step: SubscribeStep,
+    step: SubscribeStep | RevokeKeysStep,
     context: { subscriptionId: string; apiKeyId?: string },
   ): void | Promise<void>;
 }
@@ -237,7 +255,8 @@ export class SubscriptionService {
    */
   async unsubscribe(input: unknown): Promise<WithEvents<UnsubscribeResult>> {
     const { subscriptionId } = parseRequest(UnsubscribeRequestSchema, input, 'unsubscribe');
-    const events: NewEvent[] = [];
+    // This call revoked it (its event is built once the key is gone, and says so).
+    let revokedHere = false;
     // The revoke write first, with no read before it (the usual case: an ACTIVE subscription); the
     // record is read only when the write's condition did not hold.
     let record = await this.deps.subscriptions.revoke(
@@ -245,7 +264,7 @@ export class SubscriptionService {
       [SubscriptionStatus.ACTIVE],
       RevokeReason.UNSUBSCRIBED,
     );
-    if (record) events.push(revokedEvent(record));
+    if (record) revokedHere = true;
     else record = await this.deps.subscriptions.get(subscriptionId);
     for (let tries = 0; record && record.status !== SubscriptionStatus.REVOKED; tries++) {
       if (
@@ -261,7 +280,7 @@ export class SubscriptionService {
         RevokeReason.UNSUBSCRIBED,
       );
       if (revoked) {
-        events.push(revokedEvent(revoked));
+        revokedHere = true;
         record = revoked;
         break;
       }
@@ -270,13 +289,82 @@ export class SubscriptionService {
     }
     if (!record) throw new NotFoundError(`Subscription ${subscriptionId} does not exist`);
     if (record.apiKeyId && !record.keyDeleted) await this.apiKeys.delete(record, record.apiKeyId);
-    if (!record.keyDeleted) await this.deps.subscriptions.markKeyDeleted(subscriptionId);
+    const markedHere = !record.keyDeleted;
+    if (markedHere) {
+      const at = new Date(this.now()).toISOString();
+      record = (await this.deps.subscriptions.markKeyDeleted(subscriptionId, at)) ?? {
+        ...record,
+        keyDeleted: true,
+        keyDeletedAt: at,
+      };
+    }
+    // Appended by the caller after this answer: the key is gone by then (`keyDeleted: true`). A repeat
+    // that finishes a deletion a failed call left says so too (that call's event was never appended).
+    const events: NewEvent[] = revokedHere || markedHere ? [revokedEvent(record)] : [];
     this.deps.logger?.info('subscription revoked', {
       subscriptionId,
       apiKeyId: record.apiKeyId,
       reason: record.revokeReason,
     });
     return { result: { subscriptionId, status: SubscriptionStatus.REVOKED }, events };
+  }
+
+  /**
+   * The internal `revoke-keys` action: discovery hands over the subscriptions a plan removal revoked
+   * (asynchronous invoke, retried by Lambda). For each REVOKED record whose key is not yet deleted:
+   * `DeleteApiKey` through the key bucket (a key already gone counts as deleted), then its
+   * `subscription.revoked` with `keyDeleted: true` goes to `emit` (the outbox), then the ledger marks
+   * `keyDeleted`. A crash between any two steps repeats the rest on the next attempt (the event at
+   * least once, never lost). A record that is not REVOKED is left alone (this action revokes nothing:
+   * it never deletes the key of a live subscription); an unknown id is skipped. Every id is tried; the
+   * first failure is thrown after, so Lambda retries the invocation.
+   */
+  async revokeKeys(
+    input: unknown,
+    emit: (events: NewEvent[]) => Promise<unknown>,
+  ): Promise<RevokeKeysResult> {
+    const { subscriptionIds } = parseRequest(RevokeKeysRequestSchema, input, 'revoke-keys');
+    const result: { deleted: string[]; alreadyDeleted: string[]; skipped: string[] } = {
+      deleted: [],
+      alreadyDeleted: [],
+      skipped: [],
+    };
+    let failure: unknown;
+    for (const subscriptionId of new Set(subscriptionIds)) {
+      try {
+        const record = await this.deps.subscriptions.get(subscriptionId);
+        if (!record || record.status !== SubscriptionStatus.REVOKED) {
+          result.skipped.push(subscriptionId);
+          continue;
+        }
+        if (record.keyDeleted) {
+          result.alreadyDeleted.push(subscriptionId);
+          continue;
+        }
+        if (record.apiKeyId) {
+          await this.apiKeys.delete(record, record.apiKeyId);
+          await this.hook(RevokeKeysStep.KEY_DELETED, subscriptionId, record.apiKeyId);
+        }
+        const at = new Date(this.now()).toISOString();
+        await emit([revokedEvent({ ...record, keyDeleted: true, keyDeletedAt: at })]);
+        await this.deps.subscriptions.markKeyDeleted(subscriptionId, at);
+        result.deleted.push(subscriptionId);
+        this.deps.logger?.info('revoked subscription key deleted', {
+          subscriptionId,
+          apiKeyId: record.apiKeyId,
+          reason: record.revokeReason,
+        });
+      } catch (error) {
+        if (error instanceof HookAbort) throw error.original; // a planned crash: nothing after it runs
+        failure ??= error;
+        this.deps.logger?.warn('revoked subscription key not deleted (retried)', {
+          subscriptionId,
+          error: toFederationError(error, 'DeleteApiKey').toJSON(),
+        });
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return result;
   }
 
   /** The subscription's record without any key value. */
@@ -362,7 +450,11 @@ export class SubscriptionService {
     };
   }
 
-  private async hook(step: SubscribeStep, subscriptionId: string, apiKeyId?: string): Promise<void> {
+  private async hook(
+    step: SubscribeStep | RevokeKeysStep,
+    subscriptionId: string,
+    apiKeyId?: string,
+  ): Promise<void> {
     if (!this.deps.hooks?.afterStep) return;
     try {
       await this.deps.hooks.afterStep(step, { subscriptionId, apiKeyId });

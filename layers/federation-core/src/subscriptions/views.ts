@@ -25,6 +25,7 @@ export type SubscriptionView = Pick<
   | 'revokedAt'
   | 'revokeReason'
   | 'keyDeleted'
+  | 'keyDeletedAt'
   | 'failure'
   | 'sweptAt'
   | 'sweptKeys'
@@ -60,6 +61,7 @@ export function toView(record: SubscriptionRecord): SubscriptionView {
     ...(record.revokedAt ? { revokedAt: record.revokedAt } : {}),
     ...(record.revokeReason ? { revokeReason: record.revokeReason } : {}),
     ...(record.keyDeleted !== undefined ? { keyDeleted: record.keyDeleted } : {}),
+    ...(record.keyDeletedAt ? { keyDeletedAt: record.keyDeletedAt } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     attempts: record.attempt,
     lostKeys: record.lostKeyGenerations?.length ?? 0,
@@ -77,6 +79,8 @@ export function revokedEvent(record: SubscriptionRecord): NewEvent {
       apiId: record.apiId,
       planId: record.planId,
       reason: record.revokeReason ?? RevokeReason.UNSUBSCRIBED,
+      keyDeleted: record.keyDeleted === true,
+      ...(record.keyDeleted === true && record.keyDeletedAt ? { keyDeletedAt: record.keyDeletedAt } : {}),
     },
   };
 }
