@@ -90,6 +90,8 @@ export interface FederationFunctionProps {
   readonly onFailure?: lambda.IDestination;
   /** @default - Lambda default (2) */
   readonly retryAttempts?: number;
+  /** Oldest asynchronous event Lambda still runs. @default - Lambda default (6 hours) */
+  readonly maxEventAge?: Duration;
   readonly description?: string;
 }
 
@@ -138,6 +140,7 @@ export class FederationFunction extends Construct {
       layers: [props.coreLayer],
       onFailure: props.onFailure,
       retryAttempts: props.retryAttempts,
+      maxEventAge: props.maxEventAge,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       projectRoot: REPO_ROOT,
       environment: {

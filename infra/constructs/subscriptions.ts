@@ -1,7 +1,10 @@
+import { Duration, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { grantApiGatewayAccess } from '../iam/api-gateway-access.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
@@ -30,22 +33,39 @@ export interface SubscriptionsProps {
  * Subscriptions: the function that creates an API key on a usage plan and deletes it (the documented
  * `apigateway:POST` and `apigateway:DELETE` statements, nothing more — plus, only with `sweepLostKeys`,
  * the opt-in `apigateway:GET` on `/apikeys` of the lost-key sweeper). Invoked by the relay and by
- * operators (`aws lambda invoke`).
+ * operators (`aws lambda invoke`), synchronously, and by discovery asynchronously (`revoke-keys`: the
+ * keys of subscriptions a plan removal revoked): those invocations are retried twice by Lambda and the
+ * last failure lands in a dead-letter queue (on-failure destination).
  */
 export class Subscriptions extends Construct {
   readonly handler: FederationFunction;
+  /** Failed asynchronous invocations (`revoke-keys` after Lambda's retries): the on-failure destination. */
+  readonly deadLetterQueue: sqs.Queue;
   readonly apiGatewayPolicy: iam.Policy;
   /** The opt-in `GET /apikeys` of the lost-key sweeper, when `sweepLostKeys` is on. */
   readonly sweepLostKeysPolicy?: iam.Policy;
 
   constructor(scope: Construct, id: string, props: SubscriptionsProps) {
     super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue (Lambda on-failure destination).',
+    });
     this.handler = new FederationFunction(this, 'Handler', {
       name: 'subscriptions',
-      description: 'apigw-federation: subscribe/unsubscribe/get (API keys on usage plans)',
+      description: 'apigw-federation: subscribe/unsubscribe/get (API keys on usage plans), revoke-keys',
       coreLayer: props.coreLayer,
       environment: props.environment,
-      retryAttempts: 0,
+      // Only asynchronous invocations are retried (discovery's `revoke-keys`, idempotent); the relay's
+      // and operators' calls are synchronous and answered, never retried by Lambda.
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
     });
     const role = this.handler.role;
     grantLedger(role, props.table);

@@ -115,6 +115,13 @@ export class FederationStack extends Stack {
       apiGatewayRegions,
       sweepLostKeys: config.sweepLostKeys,
     });
+    // Discovery hands the keys of the subscriptions a plan removal revoked to the subscriptions function
+    // (asynchronous `revoke-keys`): it may invoke that function and no other.
+    this.discovery.handler.function.addEnvironment(
+      'FED_SUBSCRIPTIONS_FUNCTION',
+      this.subscriptions.handler.function.functionName,
+    );
+    this.subscriptions.grantInvoke(this.discovery.handler.role);
     this.relay = new Relay(this, 'Relay', {
       coreLayer: this.coreLayer.layer,
       table: props.table,
@@ -139,6 +146,7 @@ export class FederationStack extends Stack {
       deadLetterQueues: [
         this.discovery.deadLetterQueue,
         ...(this.changeEvents ? [this.changeEvents.deadLetterQueue] : []),
+        this.subscriptions.deadLetterQueue,
       ],
       relayApi: this.relay.api,
       relayStage: this.relay.stage,

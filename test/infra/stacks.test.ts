@@ -261,7 +261,7 @@ describe('IAM: the documented policy, split', () => {
     expect(readers(API_KEY_SECRET_LOGICAL_ID)).toEqual(['subscriptions']);
   });
 
-  it('lets relay-command invoke discovery, subscriptions and itself (sync), and relay-connection only itself', () => {
+  it('lets relay-command invoke discovery, subscriptions and itself (sync), relay-connection only itself, discovery only subscriptions (revoke-keys)', () => {
     const invoked = (name: string) =>
       statementsOfRole(base.federation, roleOf(base.federation, name))
         .filter((s) => asArray(s.Action).includes('lambda:InvokeFunction'))
@@ -269,7 +269,33 @@ describe('IAM: the documented policy, split', () => {
     const arn = (fn: string) => ({ 'Fn::GetAtt': [functionOf(base.federation, fn), 'Arn'] });
     expect(invoked('relay-command')).toEqual([arn('discovery'), arn('subscriptions'), arn('relay-command')]);
     expect(invoked('relay-connection')).toEqual([arn('relay-connection')]);
-    for (const name of ['discovery', 'subscriptions', 'relay-authorizer']) expect(invoked(name)).toEqual([]);
+    expect(invoked('discovery')).toEqual([arn('subscriptions')]);
+    for (const name of ['subscriptions', 'relay-authorizer']) expect(invoked(name)).toEqual([]);
+  });
+
+  it('retries asynchronous subscriptions invocations (revoke-keys) twice, then into a dead-letter queue; discovery knows the function', () => {
+    const subscriptions = functionOf(base.federation, 'subscriptions');
+    const config = Object.values(base.federation.findResources('AWS::Lambda::EventInvokeConfig')).find(
+      (r) => JSON.stringify(r.Properties.FunctionName) === JSON.stringify({ Ref: subscriptions }),
+    );
+    expect(config, 'an EventInvokeConfig of the subscriptions function').toBeDefined();
+    expect(config!.Properties.MaximumRetryAttempts).toBe(2);
+    expect(config!.Properties.MaximumEventAgeInSeconds).toBe(6 * 3600);
+    const destination = config!.Properties.DestinationConfig.OnFailure.Destination as {
+      'Fn::GetAtt': [string, string];
+    };
+    const queueId = destination['Fn::GetAtt'][0];
+    expect(resourcesOf(base.federation)[queueId]!.Type).toBe('AWS::SQS::Queue');
+    expect(queueId).toMatch(/^Subscriptions/);
+    // The queue is alarmed like the other dead-letter queues.
+    const alarmed = Object.values(base.federation.findResources('AWS::CloudWatch::Alarm')).some((a) =>
+      JSON.stringify(a.Properties.Dimensions ?? []).includes(queueId),
+    );
+    expect(alarmed, 'an alarm on the subscriptions dead-letter queue').toBe(true);
+    const discovery = resourcesOf(base.federation)[functionOf(base.federation, 'discovery')]!.Properties! as {
+      Environment: { Variables: Record<string, unknown> };
+    };
+    expect(discovery.Environment.Variables.FED_SUBSCRIPTIONS_FUNCTION).toEqual({ Ref: subscriptions });
   });
 });
 
@@ -500,8 +526,9 @@ describe('FederationStack: observability', () => {
       0.95 * 30_000,
       0.95 * 600_000,
     ]);
-    expect(byMetric('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
-    expect(alarms).toHaveLength(3 + 2 + 2 + 1 + 2);
+    // Discovery's and subscriptions' (revoke-keys) dead-letter queues.
+    expect(byMetric('ApproximateNumberOfMessagesVisible')).toHaveLength(2);
+    expect(alarms).toHaveLength(3 + 2 + 2 + 2 + 2);
     for (const name of ['FailedRuns', 'PartialRuns']) {
       expect(byMetric(name)).toHaveLength(1);
       expect(byMetric(name)[0]!.Properties).toMatchObject({
