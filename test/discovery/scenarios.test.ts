@@ -330,6 +330,7 @@ describe('discovery against the emulator', () => {
       apiId: beta.id,
       planId: plan.id,
       reason: 'PLAN_REMOVED',
+      keyDeleted: false, // discovery's event; the subscriptions function's follows once the key is gone
     });
     expect(await h.subscriptions.get('sub-1')).toMatchObject({
       status: 'REVOKED',
