@@ -5,6 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { APIGatewayClient, CreateApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ScanCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, resetMoto, startMoto } from '../../emulator/moto.js';
 
@@ -29,6 +35,41 @@ describe('moto lifecycle', () => {
     }
     await expect(fetch(`${moto.endpoint}/moto-api/`)).rejects.toThrow();
     await moto.stop(); // idempotent
+  });
+
+  it('rolls a failed TransactWriteItems back whole, with one backup per table (the boot fix)', async () => {
+    const moto = await startMoto();
+    try {
+      const db = new DynamoDBClient({
+        endpoint: moto.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
+      await db.send(
+        new CreateTableCommand({
+          TableName: 't',
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        }),
+      );
+      const put = (pk: string) => ({ Put: { TableName: 't', Item: { pk: { S: pk } } } });
+      await db.send(new TransactWriteItemsCommand({ TransactItems: [put('kept'), put('kept-too')] }));
+      // 49 puts, then a condition that fails: none of the 49 may remain, the earlier items stay.
+      const failing = db.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            ...Array.from({ length: 49 }, (_, i) => put(`new-${i}`)),
+            { ...put('kept'), Put: { ...put('kept').Put, ConditionExpression: 'attribute_not_exists(pk)' } },
+          ],
+        }),
+      );
+      await expect(failing).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+      const items = (await db.send(new ScanCommand({ TableName: 't' }))).Items ?? [];
+      expect(items.map((i) => i.pk?.S).sort()).toEqual(['kept', 'kept-too']);
+    } finally {
+      await moto.stop();
+    }
   });
 
   it('fails clearly when the port is taken', async () => {
