@@ -141,16 +141,20 @@ function installExitHook(killOnSignal: boolean): void {
 
 /**
  * `python -m moto.server`, minus werkzeug's per-request access log (logging every request costs moto
- * about a fifth of its throughput, and nobody reads it; start-up errors are still printed), with one
- * fix of moto's own speed, not of its behaviour: its
- * `TransactWriteItems` deep-copies the whole table once per item of the call as its rollback backup
- * (all copies of the same state, the last one kept), so a 50-item transaction on a table of thousands
- * of items costs seconds and the outbox's transactional appends grew quadratically with the ledger.
- * Within one call the first copy now serves the others: one backup per table, the same rollback.
+ * about a fifth of its throughput, and nobody reads it; start-up errors are still printed), with two
+ * fixes of moto's DynamoDB transactions (`test/emulator/moto.test.ts`):
+ * - isolation: moto answers requests on many threads, and rolls a cancelled `TransactWriteItems` back by
+ *   putting back a copy of the whole table taken when it began, so a write another request committed
+ *   meanwhile was undone (and copying a table another thread changes fails with a 500). DynamoDB
+ *   isolates transactions; here DynamoDB requests run one at a time.
+ * - speed: that copy was taken once per item of the call (all of the same state, the last one kept),
+ *   so a 50-item transaction on a table of thousands of items took seconds; one copy per table now
+ *   serves the call, the same rollback.
  */
 const MOTO_BOOT = `
 import copy, logging, sys, threading
 import moto.dynamodb.models as ddb
+import moto.dynamodb.responses as ddb_responses
 logging.getLogger('werkzeug').setLevel(logging.ERROR)
 _local = threading.local()
 class _OneBackupPerTable:
@@ -169,6 +173,13 @@ def _transact_write_items(self, transact_items):
         return _transact(self, transact_items)
     finally:
         _local.backups = None
+_serial = threading.RLock()
+def _one_at_a_time(self):
+    with _serial:
+        return _call_action(self)
+if hasattr(ddb_responses, 'DynamoHandler'):
+    _call_action = ddb_responses.DynamoHandler.call_action
+    ddb_responses.DynamoHandler.call_action = _one_at_a_time
 if hasattr(ddb, 'Table') and getattr(ddb, 'copy', None) is copy:
     _transact = ddb.DynamoDBBackend.transact_write_items
     ddb.copy = _OneBackupPerTable()

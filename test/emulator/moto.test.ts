@@ -72,6 +72,72 @@ describe('moto lifecycle', () => {
     }
   });
 
+  it('isolates TransactWriteItems: a cancelled transaction never undoes another request’s write', async () => {
+    // moto rolls a cancelled transaction back by putting back a copy of the whole table taken when
+    // it began: a write another request made meanwhile was lost. DynamoDB isolates transactions.
+    const moto = await startMoto();
+    try {
+      const db = new DynamoDBClient({
+        endpoint: moto.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+        maxAttempts: 1,
+      });
+      await db.send(
+        new CreateTableCommand({
+          TableName: 't',
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        }),
+      );
+      const put = (pk: string) => ({
+        Put: { TableName: 't', Item: { pk: { S: pk }, pad: { S: 'x'.repeat(2000) } } },
+      });
+      // A table large enough that copying it takes a while.
+      for (let i = 0; i < 2000; i += 100) {
+        await db.send(
+          new TransactWriteItemsCommand({
+            TransactItems: Array.from({ length: 100 }, (_, j) => put(`base-${i + j}`)),
+          }),
+        );
+      }
+      const cancelled = (round: number) =>
+        db
+          .send(
+            new TransactWriteItemsCommand({
+              TransactItems: [
+                put(`never-${round}`),
+                { Put: { ...put('base-0').Put, ConditionExpression: 'attribute_not_exists(pk)' } },
+              ],
+            }),
+          )
+          .catch(() => undefined);
+      const written: string[] = [];
+      await Promise.all(
+        Array.from({ length: 12 }, async (_, round) => {
+          await Promise.all([
+            cancelled(round),
+            db.send(new TransactWriteItemsCommand({ TransactItems: [put(`written-${round}`)] })).then(() => {
+              written.push(`written-${round}`);
+            }),
+          ]);
+        }),
+      );
+      const items = new Set<string>();
+      let start: Record<string, { S: string }> | undefined;
+      do {
+        const page = await db.send(new ScanCommand({ TableName: 't', ExclusiveStartKey: start }));
+        for (const item of page.Items ?? []) items.add(item.pk!.S!);
+        start = page.LastEvaluatedKey as typeof start;
+      } while (start);
+      expect(written.filter((pk) => !items.has(pk))).toEqual([]);
+      expect([...items].filter((pk) => pk.startsWith('never-'))).toEqual([]);
+    } finally {
+      await moto.stop();
+    }
+  }, 60_000);
+
   it('fails clearly when the port is taken', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
