@@ -242,23 +242,28 @@ export async function startLambdaEndpoint(options: LambdaEndpointOptions): Promi
     return tracked;
   };
 
-  /** An `Event` invocation with the function's retries; each attempt is tracked by `idle()`. */
-  const runAsync = async (name: string, fn: LocalFunction, event: unknown, requestId: string) => {
+  /**
+   * An `Event` invocation with the function's retries. The whole of it, waits between attempts
+   * included, is in flight from the moment it is accepted: `idle()` resolves only after the last
+   * attempt (tracking each attempt alone left a moment between two in which nothing was).
+   */
+  const runAsync = (name: string, fn: LocalFunction, event: unknown, requestId: string) => {
     const retries = typeof fn === 'function' ? 0 : (fn.asyncRetries ?? 0);
     const delays = (typeof fn === 'function' ? undefined : fn.asyncRetryDelaysMs) ?? [1_000, 2_000];
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await run(name, fn, event, requestId);
-      } catch (error) {
-        if (attempt >= retries) throw error;
-        const delay = delays[Math.min(attempt, delays.length - 1)] ?? 0;
-        const wait = new Promise<void>((resolve) => setTimeout(resolve, delay));
-        // The wait counts as in flight: `idle()` resolves only after the last attempt.
-        const tracked = wait.finally(() => inFlight.delete(tracked));
-        inFlight.add(tracked);
-        await tracked;
+    const attempts = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await run(name, fn, event, requestId);
+        } catch (error) {
+          if (attempt >= retries) throw error;
+          const delay = delays[Math.min(attempt, delays.length - 1)] ?? 0;
+          await new Promise<void>((resolve) => setTimeout(resolve, delay));
+        }
       }
-    }
+    };
+    const tracked: Promise<unknown> = attempts().finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    return tracked;
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {

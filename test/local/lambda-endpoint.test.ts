@@ -18,6 +18,8 @@ class SubscriptionConflictError extends Error {
 const received: Array<{ event: unknown; context: Context }> = [];
 const asyncErrors: Array<{ name: string; error: unknown }> = [];
 const backgroundRuns: unknown[] = [];
+const retriedAttempts = new Map<string, number>();
+const retriedDone: string[] = [];
 let release: () => void = () => undefined;
 const gate = new Promise<void>((resolve) => {
   release = resolve;
@@ -60,6 +62,17 @@ beforeAll(async () => {
         return event.n;
       },
       nothing: async () => undefined,
+      // Fails its first attempt; Lambda's asynchronous retry (no delay here) succeeds.
+      retried: {
+        handler: async (event: { id: string }) => {
+          const attempt = (retriedAttempts.get(event.id) ?? 0) + 1;
+          retriedAttempts.set(event.id, attempt);
+          if (attempt === 1) throw new Error('first attempt fails');
+          retriedDone.push(event.id);
+        },
+        asyncRetries: 2,
+        asyncRetryDelaysMs: [0],
+      },
       slow: { handler: () => new Promise(() => undefined), timeoutMs: 200 },
     },
     onAsyncError: (name, error) => asyncErrors.push({ name, error }),
@@ -175,6 +188,21 @@ describe('Lambda Invoke endpoint with the real @aws-sdk/client-lambda', () => {
     expect(asyncErrors.map((e) => [e.name, (e.error as Error).message])).toEqual([
       ['failingBackground', 'background boom'],
     ]);
+  });
+
+  it('idle() waits for every retry of an Event invocation, the moments between attempts included', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `e${i}`);
+    for (const id of ids) {
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: 'retried',
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify({ id })),
+        }),
+      );
+    }
+    await endpoint.idle();
+    expect([...retriedDone].sort()).toEqual([...ids].sort());
   });
 
   it('answers a DryRun with 204 without running the handler', async () => {
