@@ -17,6 +17,7 @@ export const SCENARIOS = [
   'conflict409',
   'relay',
   'syncAppends',
+  'revocations',
   'hostile',
   'authentication',
 ] as const;
