@@ -13,11 +13,17 @@ import {
   serviceName,
 } from './federation-function.js';
 
+/** A dead-letter queue of the agent and what a message in it means (the alarm's description). */
+export interface DeadLetterQueue {
+  readonly queue: sqs.IQueue;
+  readonly description: string;
+}
+
 export interface ObservabilityProps {
   /** Every function of the agent (errors and throttles). */
   readonly functions: readonly FederationFunction[];
-  /** Dead-letter queues: an alarm fires when one holds a message. */
-  readonly deadLetterQueues: readonly sqs.IQueue[];
+  /** Dead-letter queues: an alarm fires when one holds a message; `description` says what failed. */
+  readonly deadLetterQueues: readonly DeadLetterQueue[];
   /** The relay stage (connections and messages). */
   readonly relayApi: apigwv2.IWebSocketApi;
   readonly relayStage: apigwv2.IWebSocketStage;
@@ -143,8 +149,8 @@ export class Observability extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'Dead-letter queues (visible messages)',
-        left: props.deadLetterQueues.map((q) =>
-          q.metricApproximateNumberOfMessagesVisible({
+        left: props.deadLetterQueues.map(({ queue }) =>
+          queue.metricApproximateNumberOfMessagesVisible({
             period: Duration.minutes(5),
             statistic: cloudwatch.Stats.MAXIMUM,
           }),
@@ -177,17 +183,14 @@ export class Observability extends Construct {
         alarmDescription: `apigw-federation: a ${f.name} invocation ran into its ${timeout / 1000} s timeout`,
       });
     }
-    props.deadLetterQueues.forEach((q, index) => {
+    props.deadLetterQueues.forEach(({ queue, description }, index) => {
       this.alarm(`DeadLetterMessages${index === 0 ? '' : index}`, {
-        metric: q.metricApproximateNumberOfMessagesVisible({
+        metric: queue.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(5),
           statistic: cloudwatch.Stats.MAXIMUM,
         }),
         threshold: 1,
-        alarmDescription:
-          index === 0
-            ? 'apigw-federation: a discovery invocation or scheduled event failed (dead-letter queue)'
-            : 'apigw-federation: a change event could not be processed (dead-letter queue); the next reconciliation run repairs what it missed',
+        alarmDescription: `apigw-federation: ${description} (dead-letter queue)`,
       });
     });
     this.alarm('FailedRuns', {

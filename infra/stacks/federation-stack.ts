@@ -144,9 +144,24 @@ export class FederationStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       functions,
       deadLetterQueues: [
-        this.discovery.deadLetterQueue,
-        ...(this.changeEvents ? [this.changeEvents.deadLetterQueue] : []),
-        this.subscriptions.deadLetterQueue,
+        {
+          queue: this.discovery.deadLetterQueue,
+          description: 'a discovery invocation or scheduled event failed',
+        },
+        ...(this.changeEvents
+          ? [
+              {
+                queue: this.changeEvents.deadLetterQueue,
+                description:
+                  'a change event could not be processed; the next reconciliation run repairs what it missed',
+              },
+            ]
+          : []),
+        {
+          queue: this.subscriptions.deadLetterQueue,
+          description:
+            'an asynchronous subscriptions invocation failed (a revoke-keys handover: its keys still exist; redrive it, docs/subscriptions.md)',
+        },
       ],
       relayApi: this.relay.api,
       relayStage: this.relay.stage,

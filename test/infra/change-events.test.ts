@@ -26,7 +26,8 @@ const ofType = (t: Template, type: string) => Object.values(resourcesOf(t)).filt
 
 describe('change events in the CDK app', () => {
   it('adds nothing when changeEvents is off, and keeps the 15-minute schedule', () => {
-    expect(ofType(off.federation, 'AWS::SQS::Queue')).toHaveLength(1); // the discovery DLQ only
+    // the dead-letter queues of discovery and of the subscriptions function's asynchronous invocations
+    expect(ofType(off.federation, 'AWS::SQS::Queue')).toHaveLength(2);
     expect(ofType(off.federation, 'AWS::Lambda::EventSourceMapping')).toHaveLength(0);
     expect(ofType(off.federation, 'AWS::Events::EventBusPolicy')).toHaveLength(0);
     const rules = ofType(off.federation, 'AWS::Events::Rule');
@@ -49,7 +50,7 @@ describe('change events in the CDK app', () => {
       ScalingConfig: { MaximumConcurrency: 2 },
     });
     const queues = ofType(on.federation, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(3);
+    expect(queues).toHaveLength(4); // + the change-event queue and its dead-letter queue
     const main = queues.find((q) => q.Properties?.RedrivePolicy);
     expect(
       (main?.Properties?.RedrivePolicy as { maxReceiveCount: number } | undefined)?.maxReceiveCount,
