@@ -2,7 +2,9 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -62,6 +64,8 @@ export class AwsClientFactory {
   private secretsClient?: SecretsManagerClient;
   private lambdaClient?: LambdaClient;
   private stsClient?: STSClient;
+  private sqsClient?: SQSClient;
+  private readonly organizationsClients = new Map<string, OrganizationsClient>();
 
   constructor(private readonly options: AwsClientFactoryOptions) {}
 
@@ -129,6 +133,33 @@ export class AwsClientFactory {
     return this.stsClient;
   }
 
+  sqs(): SQSClient {
+    this.sqsClient ??= new SQSClient({
+      region: this.options.region,
+      endpoint: this.options.endpoint,
+      credentials: this.options.credentials,
+    });
+    return this.sqsClient;
+  }
+
+  /**
+   * AWS Organizations client (organisation sources): the function's own credentials, or `roleArn` in
+   * the management or delegated administrator account. Organizations answers in us-east-1 (aws).
+   */
+  organizations(roleArn?: string): OrganizationsClient {
+    const key = roleArn ?? 'self';
+    let client = this.organizationsClients.get(key);
+    if (!client) {
+      client = new OrganizationsClient({
+        region: this.options.endpoint ? this.options.region : 'us-east-1',
+        endpoint: this.options.endpoint,
+        credentials: roleArn ? this.assumedRole(roleArn) : this.options.credentials,
+      });
+      this.organizationsClients.set(key, client);
+    }
+    return client;
+  }
+
   /**
    * `@connections` client for a relay stage URL (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
    * The SDK's standard retries (`CONNECTIONS_MAX_ATTEMPTS` attempts, backoff with jitter) are the only
@@ -151,7 +182,9 @@ export class AwsClientFactory {
 
   private sessionPolicy(roleArn: string): string | undefined {
     const policy = this.options.assumeRoleSessionPolicy;
-    return typeof policy === 'string' || policy === undefined ? policy : policy[roleArn];
+    if (typeof policy === 'string' || policy === undefined) return policy;
+    // A role of an organisation source: the policy of its role name (`role/<name>`).
+    return policy[roleArn] ?? policy[`role/${roleArn.replace(/^arn:[^:]+:iam::\d{12}:role\//, '')}`];
   }
 
   /**

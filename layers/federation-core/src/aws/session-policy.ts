@@ -62,12 +62,15 @@ export function sessionPoliciesByRole(
     readonly name?: string;
     readonly roleArn?: string;
     readonly regions: readonly string[];
+    readonly organization?: { readonly roleName: string };
   }[],
 ): Record<string, string> {
   const regionsByRole = new Map<string, string[]>();
   for (const source of sources) {
-    if (!source.roleArn) continue;
-    regionsByRole.set(source.roleArn, [...(regionsByRole.get(source.roleArn) ?? []), ...source.regions]);
+    // An organisation source's role is the same name in every account: keyed `role/<name>`.
+    const key = source.roleArn ?? (source.organization ? `role/${source.organization.roleName}` : undefined);
+    if (!key) continue;
+    regionsByRole.set(key, [...(regionsByRole.get(key) ?? []), ...source.regions]);
   }
   return Object.fromEntries(
     [...regionsByRole].map(([roleArn, regions]) => [roleArn, sessionPolicyForRegions(policyJson, regions)]),

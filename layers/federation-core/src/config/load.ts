@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { sessionPoliciesByRole } from '../aws/session-policy.js';
 import { ConfigError } from '../errors.js';
-import { type AgentConfig, AgentConfigSchema } from './schema.js';
+import { type AgentConfig, AgentConfigSchema, type Source } from './schema.js';
 
 /** Runtime wiring that deployments inject through the environment, next to the agent settings. */
 export interface RuntimeSettings {
@@ -123,6 +123,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
 }
 
 /** Sources to discover: the configured ones, or the function's own account-region. */
-export function effectiveSources(agent: AgentConfig, region: string): AgentConfig['sources'] {
+export function effectiveSources(agent: Pick<AgentConfig, 'sources'>, region: string): Source[] {
   return agent.sources.length > 0 ? agent.sources : [{ name: 'default', regions: [region] }];
+}
+
+/** The partition of a region (`aws`, `aws-cn`, `aws-us-gov`). */
+export function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}
+
+/**
+ * The role a source reaches an account through: its `roleArn`, or, for an organisation source, the
+ * scope's `roleName` in that account.
+ */
+export function roleArnOf(
+  source: Pick<Source, 'roleArn' | 'organization'>,
+  accountId: string | undefined,
+  region: string,
+): string | undefined {
+  if (source.roleArn) return source.roleArn;
+  if (source.organization && accountId) {
+    return `arn:${partitionOf(region)}:iam::${accountId}:role/${source.organization.roleName}`;
+  }
+  return undefined;
+}
+
+/** True when a source is an AWS Organizations scope (opt-in). */
+export function hasOrganizationSource(agent: { readonly sources: readonly Source[] }): boolean {
+  return agent.sources.some((s) => s.organization !== undefined);
+}
+
+/** Account-regions the sources name (an organisation scope counts as one account per region). */
+export function accountRegionCount(agent: { readonly sources: readonly Source[] }): number {
+  return agent.sources.reduce((n, s) => n + s.regions.length, 0);
+}
+
+/** Whether runs fan out (one SQS message per account-region): `fanOut.enabled`, or `auto`. */
+export function fanOutEnabled(agent: {
+  readonly sources: readonly Source[];
+  readonly fanOut: Pick<AgentConfig['fanOut'], 'enabled'>;
+}): boolean {
+  const { enabled } = agent.fanOut;
+  if (enabled !== 'auto') return enabled;
+  return hasOrganizationSource(agent) || accountRegionCount(agent) > 8;
 }

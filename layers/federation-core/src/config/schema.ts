@@ -27,6 +27,55 @@ export const SourceSchema = z.strictObject({
     .min(1, 'expected at least one region'),
 });
 
+/** An IAM role name (the part after `role/`, paths allowed). */
+const ROLE_NAME = /^[\w+=,.@/-]{1,512}$/;
+/** An AWS Organizations organizational unit (`ou-...`) or root (`r-...`) id. */
+const PARENT_ID = /^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/;
+
+/**
+ * An AWS Organizations scope (opt-in, outside the documented API Gateway policy): the accounts under
+ * these OUs (nested OUs included), listed at the start of each run (`organizations:ListChildren`,
+ * `organizations:ListAccountsForParent`) from the management or a delegated administrator account, each
+ * reached through the role `roleName`, in `regions`. See docs/deploy.md, "Organisation sources".
+ */
+export const OrganizationScopeSchema = z.strictObject({
+  /** Organizational units (or the root, `r-...`) whose accounts are discovered, nested OUs included. */
+  ouIds: z
+    .array(z.string().regex(PARENT_ID, "expected an OU id like 'ou-ab12-cdef3456' or a root id 'r-ab12'"))
+    .min(1, 'expected at least one OU id'),
+  /** The role present in each account (carrying the documented policy), e.g. `apigw-federation-member`. */
+  roleName: z.string().regex(ROLE_NAME, "expected an IAM role name like 'apigw-federation-member'"),
+  /** Regions discovered in every account. */
+  regions: z
+    .array(z.string().regex(REGION, "expected an AWS region like 'eu-west-1'"))
+    .min(1, 'expected at least one region'),
+  /**
+   * Role to assume for the listing, in the management or delegated administrator account; default the
+   * function's own credentials (the agent deployed there).
+   */
+  listingRoleArn: z
+    .string()
+    .regex(ROLE_ARN, "expected an IAM role ARN like 'arn:aws:iam::111122223333:role/name'")
+    .optional(),
+  /** Accounts never discovered (the management account, sandboxes). */
+  excludeAccountIds: z.array(z.string().regex(ACCOUNT_ID, 'expected a 12-digit AWS account id')).default([]),
+});
+
+/** `{ name, organization }`: a source that is an organisation scope; its `regions` are the scope's. */
+export const OrganizationSourceSchema = z
+  .strictObject({ name: SourceNameSchema, organization: OrganizationScopeSchema })
+  .transform(
+    (
+      s,
+    ): {
+      name: string;
+      regions: string[];
+      accountId?: string;
+      roleArn?: string;
+      organization: z.output<typeof OrganizationScopeSchema>;
+    } => ({ name: s.name, regions: s.organization.regions, organization: s.organization }),
+  );
+
 export const LabelFilterSchema = z.strictObject({
   /** When non-empty, only APIs carrying at least one of these labels are federated. */
   include: z.array(z.string().regex(LABEL, "expected a label 'key' or 'key=value'")).default([]),
@@ -81,6 +130,44 @@ export const ChangeEventsSchema = z
   .union([z.boolean().transform((enabled) => ({ ...CHANGE_EVENTS_OFF, enabled })), ChangeEventsOptionsSchema])
   .default(CHANGE_EVENTS_OFF);
 
+/** Options of fan-out (the object form of `fanOut`). See docs/deploy.md, "Fan-out". */
+export const FanOutOptionsSchema = z.strictObject({
+  /** On or off; `auto` (default): on with an organisation source or more than 8 account-regions. */
+  enabled: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  /** Account-regions discovered at the same time (the event source mapping's maximum concurrency, 2–1000). */
+  maxConcurrency: z.number().int().min(2).max(1000).default(10),
+  /** Deliveries of a unit that failed (AWS errors after retries) before the dead-letter queue. */
+  maxReceiveCount: z.number().int().min(1).max(20).default(3),
+  /** Minutes after which a run is completed as partial with whatever units ended. */
+  deadlineMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(60),
+  /**
+   * Seconds an invocation that started a run (`{}`, `{ "full": true }`, not the schedule) waits for it to
+   * complete before answering that it continues (with its run id).
+   */
+  waitSeconds: z.number().int().min(0).max(600).default(20),
+});
+
+const FAN_OUT_AUTO: FanOutOptions = {
+  enabled: 'auto',
+  maxConcurrency: 10,
+  maxReceiveCount: 3,
+  deadlineMinutes: 60,
+  waitSeconds: 20,
+};
+
+/** `fanOut`: `true`/`false`/`"auto"`, or an object of options (always an object once parsed). */
+export const FanOutSchema = z
+  .union([
+    z.union([z.boolean(), z.literal('auto')]).transform((enabled) => ({ ...FAN_OUT_AUTO, enabled })),
+    FanOutOptionsSchema,
+  ])
+  .default(FAN_OUT_AUTO);
+
 /** Default share of the management API budget (half of AWS's 10 requests/s, burst 40). */
 export const DEFAULT_RATE_LIMIT = { ratePerSecond: 5, burst: 20 } as const;
 
@@ -112,9 +199,12 @@ const AgentConfigObjectSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 characters of letters, digits, '_', '.', '-'")
     .default('apigw-federation'),
-  /** Account-regions to discover. Empty means the function's own account and region. */
+  /**
+   * Account-regions to discover. Empty means the function's own account and region. A source may be
+   * an organisation scope `{ name, organization: { ouIds, roleName, regions } }` (opt-in).
+   */
   sources: z
-    .array(SourceSchema)
+    .array(z.union([SourceSchema, OrganizationSourceSchema]))
     .default([])
     .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'expected unique source names'),
   /** Federate stages attached to no usage plan (they get no plan). */
@@ -140,6 +230,12 @@ const AgentConfigObjectSchema = z.strictObject({
   rateLimit: RateLimitSchema.default(DEFAULT_RATE_LIMIT),
   /** The key bucket of `CreateApiKey` / `DeleteApiKey` (subscriptions, sweeper), per account-region. */
   apiKeyRateLimit: ApiKeyRateLimitSchema.default(DEFAULT_API_KEY_RATE_LIMIT),
+  /**
+   * Fan-out: a run becomes one SQS message per account-region, consumed by the discovery function
+   * (event source mapping with a maximum concurrency, redrive to a dead-letter queue). Default: on when
+   * a source is an organisation scope or there are more than 8 account-regions. See docs/architecture.md.
+   */
+  fanOut: FanOutSchema,
   /** Account-regions discovered at the same time. */
   concurrency: z.number().int().min(1).max(32).default(4),
   /** DynamoDB ledger table. */
@@ -168,7 +264,9 @@ export const AgentConfigSchema = AgentConfigObjectSchema.transform((config) => (
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
 export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
-export type Source = z.output<typeof SourceSchema>;
+export type Source = z.output<typeof SourceSchema> & { readonly organization?: OrganizationScope };
+export type OrganizationScope = z.output<typeof OrganizationScopeSchema>;
+export type FanOutOptions = z.output<typeof FanOutOptionsSchema>;
 export type ChangeEventsOptions = z.output<typeof ChangeEventsOptionsSchema>;
 export type LabelFilter = z.output<typeof LabelFilterSchema>;
 export type RateLimit = z.output<typeof RateLimitSchema>;

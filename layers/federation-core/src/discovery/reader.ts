@@ -66,10 +66,8 @@ export class ApiGatewayReader {
     const seen = new Set<string>();
     let position: string | undefined;
     do {
-      const page = await this.call('GetRestApis', 'GetRestApis', () =>
-        this.client.send(new GetRestApisCommand({ limit: PAGE_LIMIT, position })),
-      );
-      items.push(...(page.items ?? []));
+      const page = await this.restApisPage(position);
+      items.push(...page.items);
       position = nextPosition(seen, page.position, 'GetRestApis');
     } while (position);
     return items;
@@ -81,13 +79,33 @@ export class ApiGatewayReader {
     const seen = new Set<string>();
     let position: string | undefined;
     do {
-      const page = await this.call('GetUsagePlans', 'GetUsagePlans', () =>
-        this.client.send(new GetUsagePlansCommand({ limit: PAGE_LIMIT, position })),
-      );
-      items.push(...(page.items ?? []));
+      const page = await this.usagePlansPage(position);
+      items.push(...page.items);
       position = nextPosition(seen, page.position, 'GetUsagePlans');
     } while (position);
     return items;
+  }
+
+  /** One page of `GET /restapis` after `position` (a resumable listing keeps the position). */
+  async restApisPage(
+    position: string | undefined,
+    limit = PAGE_LIMIT,
+  ): Promise<{ items: RestApi[]; position?: string }> {
+    const page = await this.call('GetRestApis', 'GetRestApis', () =>
+      this.client.send(new GetRestApisCommand({ limit, position })),
+    );
+    return { items: page.items ?? [], ...(page.position ? { position: page.position } : {}) };
+  }
+
+  /** One page of `GET /usageplans` after `position`. */
+  async usagePlansPage(
+    position: string | undefined,
+    limit = PAGE_LIMIT,
+  ): Promise<{ items: UsagePlan[]; position?: string }> {
+    const page = await this.call('GetUsagePlans', 'GetUsagePlans', () =>
+      this.client.send(new GetUsagePlansCommand({ limit, position })),
+    );
+    return { items: page.items ?? [], ...(page.position ? { position: page.position } : {}) };
   }
 
   /**

@@ -44,6 +44,13 @@ export const keys = {
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' }),
   connectionIndex: (connectionId: string) => ({ gsi1pk: 'CONNECTIONS', gsi1sk: connectionId }),
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
+  /** One account-region of a fanned-out run: its summary and its claim, in the run's partition. */
+  runUnit: (runId: string, unitKey: string) => ({ pk: `RUN#${runId}`, sk: `UNIT#${unitKey}` }),
+  /** A unit's checkpoint (gzip'ed JSON cut into parts), in the run's partition. */
+  runCheckpointPart: (runId: string, unitKey: string, index: number) => ({
+    pk: `RUN#${runId}`,
+    sk: `CKPT#${unitKey}#${String(index).padStart(5, '0')}`,
+  }),
   /** Runs by start time through gsi1, newest last. */
   runIndex: (startedAt: string, runId: string) => ({ gsi1pk: 'RUNS', gsi1sk: `${startedAt}#${runId}` }),
   /** Outbox events in one partition, ordered by zero-padded sequence. */

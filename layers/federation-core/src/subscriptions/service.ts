@@ -4,6 +4,7 @@
  * in `api-keys.ts`, the failure classification in `failures.ts`, the outward shapes in `views.ts`.
  */
 import { randomUUID } from 'node:crypto';
+import { roleArnOf } from '../config/load.js';
 import type { Source } from '../config/schema.js';
 import {
   BusyError,
@@ -98,7 +99,7 @@ export interface SubscriptionServiceDeps extends ApiKeysDeps {
   readonly catalog: Pick<CatalogRepository, 'getApi'>;
   readonly subscriptions: SubscriptionRepository;
   /** Configured sources (`effectiveSources`): a catalog entry's `source.name` selects its roleArn. */
-  readonly sources: readonly Pick<Source, 'name' | 'roleArn'>[];
+  readonly sources: readonly Pick<Source, 'name' | 'roleArn' | 'organization'>[];
   readonly keys: KeyMaterialProvider;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   readonly hooks?: SubscriptionHooks;
@@ -159,7 +160,7 @@ export class SubscriptionService {
   async subscribe(input: unknown, options: SubscribeOptions = {}): Promise<SubscribeResult> {
     const request = parseRequest(SubscribeRequestSchema, input, 'subscribe');
     const { api, plan } = await this.resolvePlan(request.apiId, request.planId);
-    const roleArn = this.roleArnOf(api.source.name, api.id);
+    const roleArn = this.roleArnOf(api.source.name, api.id, api.source.accountId, api.source.region);
     const material = await this.deps.keys.current();
     const keyMode = request.apiKey === undefined ? KeyMode.DERIVED : KeyMode.CUSTOM;
     // One lease end for the whole call: an invocation that dies at its timeout frees it then.
@@ -420,14 +421,20 @@ export class SubscriptionService {
     }
   }
 
-  private roleArnOf(sourceName: string, apiId: string): string | undefined {
+  private roleArnOf(
+    sourceName: string,
+    apiId: string,
+    accountId: string,
+    region: string,
+  ): string | undefined {
     const source = this.deps.sources.find((s) => s.name === sourceName);
     if (!source) {
       throw new ConfigError(
         `API ${apiId} was discovered through source "${sourceName}", which is no longer configured`,
       );
     }
-    return source.roleArn;
+    // An organisation source reaches each of its accounts through the scope's role.
+    return roleArnOf(source, accountId, region);
   }
 
   private answer(
