@@ -1,21 +1,22 @@
 /**
  * discovery: one discovery run. Input: an EventBridge scheduled event, `{}`, or
  * `{ "sources": ["name"], "full": true, "replyTo": { "connectionId", "commandId" } }` (the relay's
- * `discover` command), or an SQS batch of change events (`runChangeEventsFunction`: one targeted run,
- * answered with `batchItemFailures`). The core's `runDiscoveryFunction` validates it, runs discovery, publishes the
+ * `discover` command), an SQS batch of change events (`runChangeEventsFunction`: one targeted run,
+ * answered with `batchItemFailures`), or, with fan-out, a batch of the fan-out queue (account-region
+ * units; `runDiscoveryInvocation` dispatches, and coordinates fanned-out runs). The core's `runDiscoveryFunction` validates it, runs discovery, publishes the
  * appended events, replies to `replyTo` and returns the run summary; a failure is thrown as a function
  * error (`errorMessage` = `"<CODE>: <message>"`).
  */
 import {
   type DiscoveryFunctionDeps,
+  type DiscoveryInvocationResult,
   type DiscoverySummary,
   functionComposition,
   injectLambdaContext,
-  isQueuedChangeBatch,
   METRICS_NAMESPACE,
   once,
-  runChangeEventsFunction,
   runDiscoveryFunction,
+  runDiscoveryInvocation,
 } from '@apigw-federation/core';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
@@ -33,14 +34,11 @@ export function createDiscoveryHandler(deps: DiscoveryHandlerDeps) {
 
 const { root, logger } = functionComposition('discovery');
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'discovery' });
-const run = once(() => createDiscoveryHandler({ ...root.discovery(), logger, metrics }));
 const deps = once(() => ({ ...root.discovery(), logger, metrics }));
 
 export const handler = middy(
-  (event: unknown, context: Context): Promise<DiscoverySummary | { batchItemFailures: unknown[] }> =>
-    isQueuedChangeBatch(event)
-      ? runChangeEventsFunction(deps(), event, context.getRemainingTimeInMillis())
-      : run()(event, context),
+  (event: unknown, context: Context): Promise<DiscoveryInvocationResult> =>
+    runDiscoveryInvocation(deps(), event, context.getRemainingTimeInMillis()),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));

@@ -5,6 +5,7 @@
 // wires them.
 export * from './aws/clients.js';
 export * from './aws/invoke.js';
+export * from './aws/queue.js';
 export * from './aws/rate-limiter.js';
 export * from './aws/retry.js';
 export * from './aws/session-policy.js';
@@ -18,11 +19,16 @@ export * from './discovery/change-events.js';
 export * from './discovery/commit.js';
 export * from './discovery/diff.js';
 export * from './discovery/engine.js';
+export * from './discovery/fan-out.js';
 export * from './discovery/function.js';
 export * from './discovery/identity.js';
+export * from './discovery/invocation.js';
+export * from './discovery/organization.js';
 export * from './discovery/reader.js';
+export * from './discovery/run-ledger.js';
 export * from './discovery/runs.js';
 export * from './discovery/summary.js';
+export * from './discovery/unit.js';
 export * from './errors.js';
 export * from './ledger/catalog.js';
 export * from './ledger/connections.js';

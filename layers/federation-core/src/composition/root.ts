@@ -9,9 +9,12 @@
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { AwsClientFactory } from '../aws/clients.js';
 import { type FunctionInvoker, LambdaInvoker } from '../aws/invoke.js';
+import { SqsWorkQueue } from '../aws/queue.js';
 import { RateLimiterRegistry } from '../aws/rate-limiter.js';
-import { effectiveSources, type LoadedConfig, loadConfig } from '../config/load.js';
+import { effectiveSources, fanOutEnabled, type LoadedConfig, loadConfig } from '../config/load.js';
 import { DiscoveryEngine, type DiscoverySettings } from '../discovery/engine.js';
+import type { FanOutDeps, FanOutSettings } from '../discovery/fan-out.js';
+import { FanOutRunLedger } from '../discovery/run-ledger.js';
 import { RunRepository } from '../discovery/runs.js';
 import { AwsError, ConfigError } from '../errors.js';
 import { CatalogRepository } from '../ledger/catalog.js';
@@ -50,6 +53,8 @@ export interface CompositionOptions {
   readonly latestRun?: () => Promise<unknown | undefined>;
   /** How other functions are invoked. Default: the Lambda API through `clients.lambda()`. */
   readonly invoker?: FunctionInvoker;
+  /** Overrides of fan-out's settings and its invocation budget (tests, the benchmark). */
+  readonly fanOut?: Partial<FanOutSettings> & { readonly budget?: FanOutDeps['budget'] };
   /** Most messages one relay-command invocation of a `sync` sends (tests); default: as time allows. */
   readonly syncChunkSize?: number;
 }
@@ -72,6 +77,10 @@ export interface DiscoveryWiring {
   readonly outbox: Outbox;
   /** `@connections` publisher when `runtime.connectionsUrl` is set, else `noRelay` (events stay in the outbox). */
   readonly publisher: RelayPublisher;
+  /** Fan-out, when it is on (`fanOut`) and its queue is configured (`FED_FAN_OUT_QUEUE_URL`). */
+  readonly fanOut?: FanOutDeps;
+  /** The ledger of fanned-out runs. */
+  readonly fanOutRuns: FanOutRunLedger;
 }
 
 export interface SubscriptionsWiring {
@@ -167,6 +176,8 @@ export function createComposition(options: CompositionOptions): Composition {
 
   const discovery = once((): DiscoveryWiring => {
     const { table, catalog, definitions, outbox } = ledger();
+    const leases = new LeaseRepository(table);
+    const organizations = (roleArn?: string) => clients.organizations(roleArn);
     const engine = new DiscoveryEngine(
       {
         apiGateway: (target) => clients.apiGateway(target),
@@ -175,9 +186,10 @@ export function createComposition(options: CompositionOptions): Composition {
         outbox,
         definitions,
         runs: runs(),
-        leases: new LeaseRepository(table),
+        leases,
         revocations: revocations(),
         logger,
+        organizations,
       },
       {
         sources: config.agent.sources,
@@ -189,7 +201,55 @@ export function createComposition(options: CompositionOptions): Composition {
         ...options.settings,
       },
     );
-    return { table, engine, catalog, definitions, runs: runs(), outbox, publisher: publisher() };
+    const fanOutRuns = new FanOutRunLedger(table, { retentionDays: config.agent.outboxRetentionDays });
+    const queueUrl = config.runtime.fanOutQueueUrl;
+    const { budget, ...fanOutOverrides } = options.fanOut ?? {};
+    const fanOut: FanOutDeps | undefined =
+      queueUrl && fanOutEnabled(config.agent)
+        ? {
+            ledger: fanOutRuns,
+            queue: new SqsWorkQueue(clients.sqs(), queueUrl),
+            unit: {
+              apiGateway: (target) => clients.apiGateway(target),
+              catalog,
+              outbox,
+              definitions,
+              leases,
+              revocations: revocations(),
+              logger,
+              now: () => new Date(),
+            },
+            expansion: { callerAccountId, organizations },
+            outbox,
+            publisher: publisher(),
+            limiters: new RateLimiterRegistry(options.settings?.rateLimit ?? config.agent.rateLimit),
+            settings: {
+              sources: config.agent.sources,
+              defaultRegion: config.runtime.region,
+              acceptApiWithoutUsagePlan: config.agent.acceptApiWithoutUsagePlan,
+              labels: config.agent.labels,
+              callConcurrency: options.settings?.callConcurrency ?? 8,
+              ...(options.settings?.retry ? { retry: options.settings.retry } : {}),
+              maxReceiveCount: config.agent.fanOut.maxReceiveCount,
+              deadlineMs: config.agent.fanOut.deadlineMinutes * 60_000,
+              waitMs: config.agent.fanOut.waitSeconds * 1000,
+              ...fanOutOverrides,
+            },
+            logger,
+            ...(budget ? { budget } : {}),
+          }
+        : undefined;
+    return {
+      table,
+      engine,
+      catalog,
+      definitions,
+      runs: runs(),
+      outbox,
+      publisher: publisher(),
+      fanOutRuns,
+      ...(fanOut ? { fanOut } : {}),
+    };
   });
 
   const subscriptions = once((): SubscriptionsWiring => {

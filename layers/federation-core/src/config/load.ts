@@ -16,6 +16,8 @@ export interface RuntimeSettings {
   readonly discoveryFunctionName?: string;
   readonly subscriptionsFunctionName?: string;
   readonly version: string;
+  /** The fan-out queue (`FED_FAN_OUT_QUEUE_URL`): with it and `fanOut` on, runs fan out. */
+  readonly fanOutQueueUrl?: string;
   /**
    * Session policy for `sts:AssumeRole` into member accounts, per role ARN: the function's part of the
    * documented policy (`FED_ASSUME_ROLE_POLICY`) limited to the regions of the sources using that role.
@@ -115,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       discoveryFunctionName: env.FED_DISCOVERY_FUNCTION || undefined,
       subscriptionsFunctionName: env.FED_SUBSCRIPTIONS_FUNCTION || undefined,
       version: env.FED_VERSION ?? '0.1.0',
+      fanOutQueueUrl: env.FED_FAN_OUT_QUEUE_URL || undefined,
       assumeRoleSessionPolicy: env.FED_ASSUME_ROLE_POLICY
         ? sessionPoliciesByRole(env.FED_ASSUME_ROLE_POLICY, agent.sources)
         : undefined,

@@ -5,11 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import type { OrganizationsClient } from '@aws-sdk/client-organizations';
 import type { AwsTarget } from '../aws/clients.js';
 import { type Clock, RateLimiterRegistry } from '../aws/rate-limiter.js';
-import { effectiveSources } from '../config/load.js';
-import type { AgentConfig } from '../config/schema.js';
-import { BusyError, ValidationError } from '../errors.js';
+import { effectiveSources, roleArnOf } from '../config/load.js';
+import type { AgentConfig, Source } from '../config/schema.js';
+import { BusyError, ConfigError, ValidationError } from '../errors.js';
 import type { CatalogRepository } from '../ledger/catalog.js';
 import type { DefinitionStore } from '../ledger/definitions.js';
 import type { LeaseRepository } from '../ledger/lease.js';
@@ -20,6 +21,7 @@ import { mapPool } from '../pool.js';
 import type { PlanRevocations } from '../ports/revocations.js';
 import { AccountRegionRun } from './account-region.js';
 import type { ChangeTarget } from './change-events.js';
+import { listOrganizationAccounts } from './organization.js';
 import type { ReaderRetryOptions } from './reader.js';
 import type { RunRepository } from './runs.js';
 import { type DiscoverySummary, AccountRegionStatus as Status, summarizeRun } from './summary.js';
@@ -45,6 +47,8 @@ export interface DiscoveryDeps {
    */
   readonly revocations: PlanRevocations;
   readonly logger?: Logger;
+  /** Organizations client (organisation sources): the function's own credentials, or a listing role. */
+  readonly organizations?: (listingRoleArn?: string) => OrganizationsClient;
   /** Clock of the rate limiters (tests). */
   readonly clock?: Clock;
   readonly now?: () => Date;
@@ -130,7 +134,7 @@ export class DiscoveryEngine {
       return caller;
     };
     const { settings } = this;
-    const runs = sources.flatMap((source) =>
+    const runs = (await this.withOrganizationAccounts(sources)).flatMap((source) =>
       source.regions.map(
         (region) =>
           new AccountRegionRun(
@@ -192,6 +196,34 @@ export class DiscoveryEngine {
       durationMs: summary.durationMs,
     });
     return { summary, events: [...events, ...completed] };
+  }
+
+  /**
+   * Organisation scopes become one source per account (reached through the scope's role); the
+   * others stay as they are.
+   */
+  private async withOrganizationAccounts(sources: readonly Source[]): Promise<Source[]> {
+    const out: Source[] = [];
+    for (const source of sources) {
+      if (!source.organization) {
+        out.push(source);
+        continue;
+      }
+      if (!this.deps.organizations) {
+        throw new ConfigError(
+          `source ${source.name} is an organisation scope: no Organizations client is wired`,
+        );
+      }
+      const accounts = await listOrganizationAccounts(
+        this.deps.organizations(source.organization.listingRoleArn),
+        source.organization,
+      );
+      for (const { accountId } of accounts) {
+        const roleArn = roleArnOf(source, accountId, source.regions[0] ?? this.settings.defaultRegion);
+        out.push({ name: source.name, accountId, regions: source.regions, ...(roleArn ? { roleArn } : {}) });
+      }
+    }
+    return out;
   }
 
   /** The sources a request names (all when it names none); an unknown name is a ValidationError. */
