@@ -37,6 +37,8 @@ export interface FaultConfig {
   operations?: readonly string[];
   /** Only these services are affected; default `['apigateway']`. */
   services?: readonly string[];
+  /** Only requests of these account-regions (`<accountId>/<region>`) are affected; all when omitted. */
+  accountRegions?: readonly string[];
 }
 
 /** mulberry32: a tiny, fast, seedable PRNG returning floats in [0, 1). */
@@ -101,8 +103,8 @@ export function faultShape(
 export interface FaultInjector {
   /** Replaces the configuration (and restarts the PRNG from its seed); `undefined` turns faults off. */
   set(config: FaultConfig | undefined): void;
-  /** Decides the fault and latency for one request. */
-  pick(identity: RequestIdentity): FaultDecision;
+  /** Decides the fault and latency for one request (of `accountId`, when known). */
+  pick(identity: RequestIdentity, accountId?: string): FaultDecision;
 }
 
 export function createFaultInjector(): FaultInjector {
@@ -115,12 +117,15 @@ export function createFaultInjector(): FaultInjector {
       }
       faults = config ? { config, random: mulberry32(config.seed) } : undefined;
     },
-    pick: (identity) => {
+    pick: (identity, accountId) => {
       if (!faults) return { delayMs: 0 };
       const { config, random } = faults;
       const services = config.services ?? ['apigateway'];
       if (!services.includes(identity.service)) return { delayMs: 0 };
       if (config.operations && !config.operations.includes(identity.operation)) return { delayMs: 0 };
+      if (config.accountRegions && !config.accountRegions.includes(`${accountId}/${identity.region}`)) {
+        return { delayMs: 0 };
+      }
       // Always draw the same number of values per matching request, so a seed reproduces exactly.
       const r = random();
       const l = random();

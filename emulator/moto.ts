@@ -146,7 +146,9 @@ function installExitHook(killOnSignal: boolean): void {
  * - isolation: moto answers requests on many threads, and rolls a cancelled `TransactWriteItems` back by
  *   putting back a copy of the whole table taken when it began, so a write another request committed
  *   meanwhile was undone (and copying a table another thread changes fails with a 500). DynamoDB
- *   isolates transactions; here DynamoDB requests run one at a time.
+ *   isolates transactions; here DynamoDB requests run one at a time. That also makes every write atomic
+ *   per item, as on AWS (moto reads, changes and stores an item without a lock, so two concurrent
+ *   updates of one counter could lose one).
  * - speed: that copy was taken once per item of the call (all of the same state, the last one kept),
  *   so a 50-item transaction on a table of thousands of items took seconds; one copy per table now
  *   serves the call, the same rollback.

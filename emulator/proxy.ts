@@ -32,6 +32,7 @@ import { identifyRequest } from './operations.js';
 import { answerPaged, PAGED_OPERATIONS } from './paging.js';
 import { createPolicyGate } from './refusal.js';
 import { createRestApiTags } from './rest-api-tags.js';
+import { roleExists } from './roles.js';
 import { putSecretValueKeepingLabels } from './secret-labels.js';
 import { createThrottle, type ThrottleConfig, type ThrottleStats } from './throttle.js';
 import { withoutDeletedKeys } from './usage-plan-keys.js';
@@ -85,6 +86,11 @@ export interface FidelityProxy {
    * would. `undefined` turns it off.
    */
   setPagingFault(config: { operations: readonly string[] } | undefined): void;
+  /**
+   * With `true`, `sts:AssumeRole` of a role that does not exist in its account (moto's IAM) is refused with
+   * 403 `AccessDenied`, as AWS does; default off (moto lets any role ARN be assumed).
+   */
+  requireRoles(on: boolean): void;
   /** Attributes an access key to an account (keys returned by STS AssumeRole are learned automatically). */
   registerAccessKey(accessKeyId: string, accountId: string): void;
   /** Account the proxy attributes to an access key. */
@@ -142,6 +148,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
   const throttle = createThrottle();
   const restApiTags = createRestApiTags();
   let refusedExports = new Set<string>();
+  let requireRoles = false;
   let counters = emptyCounters();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -173,7 +180,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     });
 
     // 1. injected latency and faults
-    const fault = faults.pick(identity);
+    const fault = faults.pick(identity, accountId);
     if (fault.delayMs > 0) {
       counters.faults.delayed++;
       await new Promise((r) => setTimeout(r, fault.delayMs));
@@ -274,6 +281,20 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       }
     }
 
+    // STS: with `requireRoles`, AssumeRole of a role its account does not have is refused, as AWS does
+    // (moto lets any ARN be assumed).
+    if (
+      requireRoles &&
+      identity.service === 'sts' &&
+      identity.operation === 'AssumeRole' &&
+      !(await roleExists(target, body))
+    ) {
+      call.outcome = 'refused';
+      counters.refused++;
+      sendError(res, identity, 403, 'AccessDenied', 'User is not authorized to perform: sts:AssumeRole');
+      return;
+    }
+
     // 6. PutSecretValue keeps the other labels of the version it makes previous
     const upstream =
       options.fixes !== false &&
@@ -345,6 +366,9 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
     setPagingFault: (config) => {
       repeatPositionOf = new Set(config?.operations ?? []);
     },
+    requireRoles: (on) => {
+      requireRoles = on;
+    },
     registerAccessKey: (accessKeyId, accountId) => accounts.register(accessKeyId, accountId),
     accountOf: (accessKeyId) => accounts.accountOf(accessKeyId),
     resetAll: () => {
@@ -354,6 +378,7 @@ export async function startFidelityProxy(options: FidelityProxyOptions): Promise
       throttle.set(undefined);
       refusedExports = new Set();
       repeatPositionOf = new Set();
+      requireRoles = false;
       calls.clear();
       counters = emptyCounters();
     },

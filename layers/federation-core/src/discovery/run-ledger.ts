@@ -391,7 +391,9 @@ export class FanOutRunLedger {
     sets.push('unitStatus.#st = if_not_exists(unitStatus.#st, :zero) + :one');
     const partial = outcome.summary.status === 'partial' || outcome.summary.status === 'failed';
     if (partial) {
-      sets.push('partial = :true');
+      // PARTIAL is a reserved word of DynamoDB's expressions.
+      names['#partial'] = 'partial';
+      sets.push('#partial = :true');
       values[':true'] = true;
     }
     let add = 'ADD unitsDone :one, throttles :th, events :ev, invocations :inv';

@@ -1,0 +1,212 @@
+/**
+ * Fan-out wired to the emulator: the discovery harness's ledger and clients, a fan-out queue and its
+ * dead-letter queue in moto, and the local runtime's poller standing in for Lambda's event source mapping.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  CreateAccountCommand,
+  CreateOrganizationalUnitCommand,
+  CreateOrganizationCommand,
+  ListRootsCommand,
+  MoveAccountCommand,
+  OrganizationsClient,
+} from '@aws-sdk/client-organizations';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import {
+  type AgentConfigInput,
+  type FanOutDeps,
+  FanOutRunLedger,
+  type FanOutRunRecord,
+  type FanOutSettings,
+  type OutboxEvent,
+  parseAgentConfig,
+  processFanOutBatch,
+  RateLimiterRegistry,
+  RunStatus,
+  SqsWorkQueue,
+  type StepBudget,
+} from '../../layers/federation-core/src/index.js';
+import { createFanOutQueues, FanOutPoller } from '../../local/fan-out-poller.js';
+import type { Emulator } from '../support/emulator.js';
+import { type DiscoveryHarness, discoveryHarness, TEST_RETRY } from './harness.js';
+
+export interface FanOutHarness {
+  readonly h: DiscoveryHarness;
+  readonly deps: FanOutDeps;
+  readonly sqs: SQSClient;
+  readonly queues: Awaited<ReturnType<typeof createFanOutQueues>>;
+  readonly published: OutboxEvent[];
+  readonly replies: unknown[];
+  readonly poller: FanOutPoller;
+  /** Waits until the run's record says completed (or throws after `timeoutMs`). */
+  completed(runId: string, timeoutMs?: number): Promise<FanOutRunRecord>;
+  stop(): Promise<void>;
+}
+
+export async function fanOutHarness(
+  emu: Emulator,
+  config: AgentConfigInput,
+  options: {
+    settings?: Partial<FanOutSettings>;
+    budget?: () => StepBudget;
+    maxConcurrency?: number;
+    harness?: DiscoveryHarness;
+  } = {},
+): Promise<FanOutHarness> {
+  const h = options.harness ?? (await discoveryHarness(emu, config));
+  const agent = parseAgentConfig(config);
+  const sqs = new SQSClient(emu.clientConfig({ via: 'moto', maxAttempts: 3 }));
+  const queues = await createFanOutQueues(sqs, {
+    name: `fan-out-${randomUUID().slice(0, 8)}`,
+    maxReceiveCount: options.settings?.maxReceiveCount ?? agent.fanOut.maxReceiveCount,
+  });
+  const published: OutboxEvent[] = [];
+  const replies: unknown[] = [];
+  const deps: FanOutDeps = {
+    ledger: new FanOutRunLedger(h.table),
+    queue: new SqsWorkQueue(sqs, queues.queueUrl),
+    unit: {
+      apiGateway: h.deps.apiGateway,
+      catalog: h.catalog,
+      outbox: h.outbox,
+      definitions: h.definitions,
+      leases: h.leases,
+      revocations: h.deps.revocations,
+      now: () => new Date(),
+    },
+    expansion: {
+      callerAccountId: h.deps.callerAccountId,
+      organizations: (roleArn) => h.clients.organizations(roleArn),
+    },
+    outbox: h.outbox,
+    publisher: {
+      publishEvents: async (events) => {
+        published.push(...events);
+      },
+      reply: async (_connectionId, reply) => {
+        replies.push(reply);
+      },
+    },
+    limiters: new RateLimiterRegistry({ ratePerSecond: 100, burst: 100 }),
+    settings: {
+      sources: agent.sources,
+      defaultRegion: emu.region,
+      acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
+      labels: agent.labels,
+      callConcurrency: 4,
+      retry: TEST_RETRY,
+      maxReceiveCount: agent.fanOut.maxReceiveCount,
+      deadlineMs: agent.fanOut.deadlineMinutes * 60_000,
+      waitMs: 0,
+      ...options.settings,
+    },
+    ...(options.budget ? { budget: options.budget } : {}),
+  };
+  const poller = new FanOutPoller({
+    sqs,
+    queueUrl: queues.queueUrl,
+    queueArn: queues.queueArn,
+    maxConcurrency: options.maxConcurrency ?? agent.fanOut.maxConcurrency,
+    retryVisibilitySeconds: 0,
+    deliver: (event) => processFanOutBatch(deps, event.Records as never, 600_000),
+    ...(process.env.FAN_OUT_DEBUG ? { onError: (error: unknown) => console.error('poller', error) } : {}),
+  }).start();
+  return {
+    h,
+    deps,
+    sqs,
+    queues,
+    published,
+    replies,
+    poller,
+    async completed(runId, timeoutMs = 60_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const run = await deps.ledger.getRun(runId);
+        // Completed, and its discovery.completed appended (when it has one).
+        const answered =
+          run?.completedSeq !== undefined ||
+          (run?.events === 0 && !run.partial && run.unitsDone >= run.unitsTotal);
+        if (run?.status === RunStatus.COMPLETED && answered) return run;
+        if (Date.now() > until) throw new Error(`run ${runId} not completed: ${JSON.stringify(run)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await poller.stop();
+      sqs.destroy();
+    },
+  };
+}
+
+/** Temporary credentials of an account (moto lets any role be assumed; straight to moto). */
+export async function accountCredentials(emu: Emulator, accountId: string) {
+  const sts = new STSClient(emu.clientConfig({ via: 'moto' }));
+  const out = await sts.send(
+    new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/seeder`, RoleSessionName: 'seeder' }),
+  );
+  sts.destroy();
+  const c = out.Credentials!;
+  return { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
+}
+
+/**
+ * An organisation in moto: the default account as management account, an OU `workloads` with a nested
+ * OU `team`, `accounts` member accounts spread over both, the role `roleName` in all but `withoutRole` of them.
+ */
+export async function seedOrganization(
+  emu: Emulator,
+  options: { accounts: number; withoutRole: number; roleName: string },
+): Promise<{ ouId: string; accountIds: string[]; withRole: string[]; withoutRole: string[] }> {
+  const org = new OrganizationsClient(emu.clientConfig({ via: 'moto', maxAttempts: 3 }));
+  await org.send(new CreateOrganizationCommand({ FeatureSet: 'ALL' }));
+  const rootId = (await org.send(new ListRootsCommand({}))).Roots![0]!.Id!;
+  const ouId = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: rootId, Name: 'workloads' })))
+    .OrganizationalUnit!.Id!;
+  const nestedId = (await org.send(new CreateOrganizationalUnitCommand({ ParentId: ouId, Name: 'team' })))
+    .OrganizationalUnit!.Id!;
+  const accountIds: string[] = [];
+  for (let i = 0; i < options.accounts; i++) {
+    const status = await org.send(
+      new CreateAccountCommand({ AccountName: `member-${i}`, Email: `member-${i}@example.com` }),
+    );
+    const accountId = status.CreateAccountStatus!.AccountId!;
+    await org.send(
+      new MoveAccountCommand({
+        AccountId: accountId,
+        SourceParentId: rootId,
+        DestinationParentId: i % 2 === 0 ? ouId : nestedId,
+      }),
+    );
+    accountIds.push(accountId);
+  }
+  org.destroy();
+  const withRole = accountIds.slice(0, accountIds.length - options.withoutRole);
+  for (const accountId of withRole) await createRole(emu, accountId, options.roleName);
+  return { ouId, accountIds, withRole, withoutRole: accountIds.slice(withRole.length) };
+}
+
+/** Creates a role in an account of moto's IAM (the query API, moto's `x-moto-account-id`; no IAM client needed). */
+export async function createRole(emu: Emulator, accountId: string, roleName: string): Promise<void> {
+  const body = new URLSearchParams({
+    Action: 'CreateRole',
+    Version: '2010-05-08',
+    RoleName: roleName,
+    AssumeRolePolicyDocument: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'sts:AssumeRole' }],
+    }),
+  });
+  const response = await fetch(`${emu.motoEndpoint}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-moto-account-id': accountId,
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body,
+  });
+  if (response.status !== 200) throw new Error(`CreateRole ${roleName} in ${accountId}: ${response.status}`);
+}
