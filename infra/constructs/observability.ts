@@ -24,6 +24,11 @@ export interface ObservabilityProps {
   readonly functions: readonly FederationFunction[];
   /** Dead-letter queues: an alarm fires when one holds a message; `description` says what failed. */
   readonly deadLetterQueues: readonly DeadLetterQueue[];
+  /**
+   * Fan-out (when on): its dead-letter queue (a unit that failed on each delivery: alarm) and its queue
+   * (units waiting; an alarm when the oldest waits longer than an hour: concurrency too low or a stuck run).
+   */
+  readonly fanOutQueues?: { readonly queue: sqs.IQueue; readonly deadLetterQueue: sqs.IQueue };
   /** The relay stage (connections and messages). */
   readonly relayApi: apigwv2.IWebSocketApi;
   readonly relayStage: apigwv2.IWebSocketStage;
@@ -181,6 +186,26 @@ export class Observability extends Construct {
         }),
         threshold: TIMEOUT_SHARE * timeout,
         alarmDescription: `apigw-federation: a ${f.name} invocation ran into its ${timeout / 1000} s timeout`,
+      });
+    }
+    if (props.fanOutQueues) {
+      this.alarm('FanOutDeadLetterMessages', {
+        metric: props.fanOutQueues.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        alarmDescription:
+          'apigw-federation: an account-region of a discovery run failed on each delivery (fan-out dead-letter queue); the run counted it as failed',
+      });
+      this.alarm('FanOutBacklog', {
+        metric: props.fanOutQueues.queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 3600,
+        alarmDescription:
+          'apigw-federation: account-regions of a discovery run waited more than an hour (raise fanOut.maxConcurrency)',
       });
     }
     props.deadLetterQueues.forEach(({ queue, description }, index) => {

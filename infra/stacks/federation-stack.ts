@@ -3,16 +3,23 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { sessionPoliciesByRole } from '../../layers/federation-core/src/aws/session-policy.js';
+import { fanOutEnabled } from '../../layers/federation-core/src/config/load.js';
 import type { AgentConfig } from '../../layers/federation-core/src/config/schema.js';
 import { ChangeEvents } from '../constructs/change-events.js';
 import { CONFIG_FILE_PATH, ConfigLayer } from '../constructs/config-layer.js';
 import { CoreLayer } from '../constructs/core-layer.js';
 import { Discovery } from '../constructs/discovery.js';
+import { FanOut } from '../constructs/fan-out.js';
 import { Observability } from '../constructs/observability.js';
 import { Relay } from '../constructs/relay.js';
 import { Secrets } from '../constructs/secrets.js';
 import { Subscriptions } from '../constructs/subscriptions.js';
 import { apiGatewayPolicyJson } from '../iam/documented-policy.js';
+import {
+  acknowledgeOrganizationRoles,
+  grantOrganizationListing,
+  organizationRoleArns,
+} from '../iam/organization-access.js';
 
 export interface FederationStackProps extends StackProps {
   /** The validated agent settings (sources, schedule, labels, ...). */
@@ -56,6 +63,8 @@ export class FederationStack extends Stack {
   readonly observability: Observability;
   /** With `changeEvents` on: the rule, queue and dead-letter queue of change events. */
   readonly changeEvents?: ChangeEvents;
+  /** With fan-out on: the queue of account-region units and its dead-letter queue. */
+  readonly fanOut?: FanOut;
 
   constructor(scope: Construct, id: string, props: FederationStackProps) {
     super(scope, id, props);
@@ -76,7 +85,12 @@ export class FederationStack extends Stack {
       FED_AGENT_ID: config.agentId,
       FED_VERSION: props.version,
     };
-    const assumeRoleArns = config.sources.flatMap((source) => (source.roleArn ? [source.roleArn] : []));
+    // Organisation sources (opt-in): the scope's role in each account listed at run time.
+    const organizationRoles = organizationRoleArns(this, config.sources);
+    const assumeRoleArns = [
+      ...config.sources.flatMap((source) => (source.roleArn ? [source.roleArn] : [])),
+      ...organizationRoles,
+    ];
     const apiGatewayRegions = props.scopeApiGatewayRegions
       ? config.sources.length > 0
         ? config.sources.flatMap((source) => source.regions)
@@ -91,6 +105,17 @@ export class FederationStack extends Stack {
       assumeRoleArns,
       apiGatewayRegions,
     });
+    if (organizationRoles.length > 0) {
+      grantOrganizationListing(this.discovery, this.discovery.handler, config.sources);
+      acknowledgeOrganizationRoles(this.discovery.handler, organizationRoles);
+    }
+    if (fanOutEnabled(config)) {
+      this.fanOut = new FanOut(this, 'FanOut', {
+        discovery: this.discovery.handler,
+        discoveryTimeout: this.discovery.timeout,
+        options: config.fanOut,
+      });
+    }
     if (config.changeEvents.enabled) {
       const accountOfRole = (arn?: string) => (arn ? /^arn:[^:]+:iam::(\d{12}):/.exec(arn)?.[1] : undefined);
       this.changeEvents = new ChangeEvents(this, 'ChangeEvents', {
@@ -122,6 +147,8 @@ export class FederationStack extends Stack {
       this.subscriptions.handler.function.functionName,
     );
     this.subscriptions.grantInvoke(this.discovery.handler.role);
+    if (organizationRoles.length > 0)
+      acknowledgeOrganizationRoles(this.subscriptions.handler, organizationRoles);
     this.relay = new Relay(this, 'Relay', {
       coreLayer: this.coreLayer.layer,
       table: props.table,
@@ -163,6 +190,9 @@ export class FederationStack extends Stack {
             'an asynchronous subscriptions invocation failed (a revoke-keys handover: its keys still exist; redrive it, docs/subscriptions.md)',
         },
       ],
+      ...(this.fanOut
+        ? { fanOutQueues: { queue: this.fanOut.queue, deadLetterQueue: this.fanOut.deadLetterQueue } }
+        : {}),
       relayApi: this.relay.api,
       relayStage: this.relay.stage,
       alarmTopicArn: props.alarmTopicArn,
