@@ -22,10 +22,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import {
   CatalogRepository,
   createLedgerTable,
+  FanOutRunLedger,
   type FederatedApi,
+  fanOutEnabled,
   type LoadedConfig,
   loadConfig,
   RELAY_ROUTE_KEYS,
+  RunStatus,
+  runSummary,
 } from '@apigw-federation/core';
 import { APIGatewayClient, GetRestApisCommand } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -35,11 +39,13 @@ import {
   ResourceExistsException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { type MotoServer, startMoto } from '../emulator/moto.js';
 import { DEFAULT_ACCOUNT_ID, type FidelityProxy, startFidelityProxy } from '../emulator/proxy.js';
 import { demoSeed, type SeedResult, seed } from '../emulator/seeder.js';
 import { type AwsRouter, startAwsRouter } from './aws-router.js';
 import { cloudTrailEventOf, LocalChangeQueue } from './change-tap.js';
+import { createFanOutQueues, FanOutPoller } from './fan-out-poller.js';
 import {
   createLambdaContext,
   type LambdaEndpoint,
@@ -271,6 +277,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     lambda?: LambdaEndpoint;
     router?: AwsRouter;
     changes?: LocalChangeQueue;
+    fanOut?: FanOutPoller;
     proxy?: FidelityProxy;
     moto?: MotoServer;
   } = {};
@@ -294,6 +301,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         ],
         ['the AWS router', parts.router && (() => parts.router!.close())],
         ['the change-event queue', parts.changes && (() => parts.changes!.close())],
+        ['the fan-out poller', parts.fanOut && (() => parts.fanOut!.stop())],
         ['the fidelity proxy', parts.proxy && (() => parts.proxy!.stop())],
         ['moto', parts.moto && (() => parts.moto!.stop())],
       ];
@@ -432,6 +440,40 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await putSecret(secrets, config.agent.apiKeySecretName, randomBytes(48).toString('base64url'), 'keep');
     secrets.destroy();
 
+    // 4b. Fan-out (`fanOut` on): the queue and its dead-letter queue in the emulator, and a poller that
+    // invokes discovery as Lambda's event source mapping would (batch size 1, maximum concurrency).
+    let fanOutRuns: FanOutRunLedger | undefined;
+    if (fanOutEnabled(config.agent)) {
+      const sqs = new SQSClient(clientConfig);
+      const queues = await createFanOutQueues(sqs, {
+        name: `${config.agent.agentId}-fan-out`,
+        maxReceiveCount: config.agent.fanOut.maxReceiveCount,
+        visibilityTimeoutSeconds: (TIMEOUTS_MS.discovery ?? 300_000) / 1000 + 60,
+      });
+      env.FED_FAN_OUT_QUEUE_URL = queues.queueUrl;
+      parts.fanOut = new FanOutPoller({
+        sqs,
+        queueUrl: queues.queueUrl,
+        queueArn: queues.queueArn,
+        region,
+        maxConcurrency: config.agent.fanOut.maxConcurrency,
+        deliver: (event) =>
+          fn(FUNCTION_NAMES.discovery)(
+            event,
+            createLambdaContext({
+              functionName: FUNCTION_NAMES.discovery,
+              region,
+              accountId,
+              timeoutMs: TIMEOUTS_MS.discovery,
+            }),
+          ),
+        onError: (error) => onError('fan-out unit', error),
+      });
+      progress(
+        `fan-out on: units on ${queues.queueUrl}, at most ${config.agent.fanOut.maxConcurrency} at once`,
+      );
+    }
+
     checkpoint();
     // 5. Demo data.
     let seeded: SeedResult | undefined;
@@ -472,10 +514,26 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
     ready();
 
-    const catalogRepository = new CatalogRepository({
+    const ledgerTable = {
       client: (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(dynamo),
       tableName: config.agent.tableName,
-    });
+    };
+    const catalogRepository = new CatalogRepository(ledgerTable);
+    if (parts.fanOut) {
+      fanOutRuns = new FanOutRunLedger(ledgerTable);
+      parts.fanOut.start();
+    }
+    /** A fanned-out run's answer once it completed (the scheduler's run answers that it continues). */
+    const completedRun = async (result: unknown): Promise<unknown> => {
+      const started = result as { runId?: string; status?: string } | undefined;
+      if (!fanOutRuns || started?.status !== 'running' || !started.runId) return result;
+      for (const until = Date.now() + (TIMEOUTS_MS.discovery ?? 300_000); Date.now() < until && !stopped; ) {
+        const run = await fanOutRuns.getRun(started.runId);
+        if (run?.status === RunStatus.COMPLETED) return runSummary({ ledger: fanOutRuns }, run);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return result;
+    };
     const runDiscovery = (): Promise<unknown> => {
       if (stopped) return Promise.reject(new Error('the local runtime is stopped'));
       const context = createLambdaContext({
@@ -484,7 +542,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         accountId,
         timeoutMs: TIMEOUTS_MS.discovery,
       });
-      const run = fn(FUNCTION_NAMES.discovery)(scheduledEvent(region, accountId), context);
+      const run = fn(FUNCTION_NAMES.discovery)(scheduledEvent(region, accountId), context).then(completedRun);
       discoveryRun = run.catch(() => undefined);
       return run;
     };
