@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- --scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee]
- *   [--only gravitee] [--gravitee-apis N]`
+ * `npm run bench [-- --scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee,org]
+ *   [--only gravitee|org] [--gravitee-apis N]`
  *
  * Measures, side by side in one run on the emulated AWS (moto behind the fidelity proxy: API Gateway
  * paging, 10 req/s burst 40 per account-region, +20 ms per API Gateway call), what users pay for:
@@ -40,6 +40,7 @@ import {
   writeResults,
 } from './lib/report.js';
 import { round } from './lib/stats.js';
+import { benchOrganization } from './organization.js';
 import { benchRelay } from './relay.js';
 import { benchSubscriptions } from './subscriptions.js';
 import { benchSync } from './sync.js';
@@ -62,7 +63,7 @@ function parseCli() {
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee] [--only gravitee] [--gravitee-apis N]',
+      'usage: npm run bench -- [--scenario S|M|L|all|change-events] [--quick] [--skip footprint,subscriptions,relay,sync,gravitee,org] [--only gravitee|org] [--gravitee-apis N]',
     );
     process.exit(0);
   }
@@ -78,7 +79,9 @@ function parseCli() {
       .map((s) => s.trim())
       .filter(Boolean),
   );
-  if (values.only && values.only !== 'gravitee') throw new Error(`--only takes gravitee, got ${values.only}`);
+  if (values.only && values.only !== 'gravitee' && values.only !== 'org') {
+    throw new Error(`--only takes gravitee or org, got ${values.only}`);
+  }
   const graviteeApis = Number(values['gravitee-apis']);
   if (!Number.isInteger(graviteeApis) || graviteeApis < 1) {
     throw new Error(`--gravitee-apis must be a positive integer, got ${values['gravitee-apis']}`);
@@ -124,7 +127,12 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   const details: Record<string, unknown> = {};
 
-  if (!skip.has('gravitee')) {
+  if (only === 'org' || (!only && !skip.has('org'))) {
+    const org = await benchOrganization(progress);
+    figures.push(...org.figures);
+    details.organization = org.details;
+  }
+  if (only !== 'org' && !skip.has('gravitee')) {
     const gravitee = await benchGravitee(work, progress, graviteeApis);
     figures.push(...gravitee.figures);
     details.gravitee = gravitee.details;
