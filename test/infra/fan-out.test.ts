@@ -41,7 +41,7 @@ beforeAll(() => {
 
 const ofType = (t: Template, type: string) => Object.values(resourcesOf(t)).filter((r) => r.Type === type);
 const envOf = (t: Template, name: string) =>
-  (resourcesOf(t)[functionOf(t, name)]?.Properties?.Environment as { Variables: Record<string, unknown> })
+  (resourcesOf(t)[functionOf(t, name)]!.Properties!.Environment as { Variables: Record<string, unknown> })
     .Variables;
 const actionsOf = (t: Template, name: string) =>
   statementsOfRole(t, roleOf(t, name)).flatMap((s) => asArray(s.Action));
@@ -63,7 +63,7 @@ describe('fan-out in the CDK app', () => {
     const queues = ofType(on.federation, 'AWS::SQS::Queue');
     expect(queues).toHaveLength(3);
     const main = queues.find((q) => q.Properties?.RedrivePolicy);
-    expect((main?.Properties?.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount).toBe(4);
+    expect((main!.Properties!.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount).toBe(4);
     expect(main?.Properties?.VisibilityTimeout).toBe(660); // above the discovery function's 10 minutes
     for (const q of queues) expect(q.Properties?.SqsManagedSseEnabled).toBe(true);
     expect(envOf(on.federation, 'discovery').FED_FAN_OUT_QUEUE_URL).toBeDefined();

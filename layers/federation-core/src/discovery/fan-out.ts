@@ -33,6 +33,7 @@ import { type FanOutRunLedger, type FanOutRunRecord, type ReplyTo, RunStatus } f
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
+  boundErrors,
   type DiscoveryError,
   type DiscoverySummary,
   emptyCounts,
@@ -537,7 +538,7 @@ export async function runSummary(
     apiCalls: run.apiCalls,
     throttles: run.throttles,
     accountRegions,
-    errors,
+    ...boundErrors(errors),
     events: run.events,
     fanOut: {
       units: run.unitsTotal,
