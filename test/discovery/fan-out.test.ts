@@ -251,4 +251,91 @@ describe('fan-out: one unit per account-region, on SQS', () => {
     );
     expect(completed.length).toBe([runA, runB].filter((r) => r.events > 0 || r.partial).length);
   });
+  it('publishes discovery.completed once when the invocation that completed the run dies before appending it', async () => {
+    const sources = ['111111111111', '222222222222'].map((accountId, i) => ({
+      name: `acct${i}`,
+      roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
+      regions: ['us-east-1'],
+    }));
+    for (const [i, { roleArn }] of sources.entries()) {
+      const accountId = roleArn.split(':')[4]!;
+      await seed(
+        await memberApiGateway(emu, accountId, 'us-east-1'),
+        generateSeed({ apis: 1, prefix: `c${i}` }),
+      );
+    }
+    f = await fanOutHarness(emu, { sources, fanOut: { enabled: true } });
+    // The first append of the run's discovery.completed dies (after the run record says COMPLETED):
+    // the invocation fails, SQS delivers its message again, and that delivery finishes the answer.
+    const outbox = f.deps.outbox;
+    let died = 0;
+    (f.deps as { outbox: typeof outbox }).outbox = {
+      append: (events, options) => {
+        if (events.some((e) => e.event === EventType.DISCOVERY_COMPLETED) && died++ === 0) {
+          return Promise.reject(new Error('crash before discovery.completed'));
+        }
+        return outbox.append(events, options);
+      },
+      appendedOnceAt: (id) => outbox.appendedOnceAt(id),
+    };
+    const started = await startFanOutRun(f.deps);
+    const run = await f.completed(started.runId);
+    expect(died).toBeGreaterThan(0);
+    const completed = (await f.h.outbox.listAfter(0)).filter(
+      (e) => e.event === EventType.DISCOVERY_COMPLETED,
+    );
+    expect(completed).toHaveLength(1);
+    expect(run.completedSeq).toBe(completed[0]!.seq);
+    expect(f.published.filter((e) => e.event === EventType.DISCOVERY_COMPLETED)).toHaveLength(1);
+  });
+
+  it('completes a run as partial when its deadline passes before a unit ends; the unit’s late end changes not the answer', async () => {
+    const accounts = ['111111111111', '222222222222'];
+    const sources = accounts.map((accountId, i) => ({
+      name: `acct${i}`,
+      roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
+      regions: ['us-east-1'],
+    }));
+    for (const [i, accountId] of accounts.entries()) {
+      await seed(
+        await memberApiGateway(emu, accountId, 'us-east-1'),
+        generateSeed({ apis: 1, prefix: `d${i}` }),
+      );
+    }
+    f = await fanOutHarness(emu, { sources, fanOut: { enabled: true } }, { settings: { deadlineMs: 1_000 } });
+    // The second account-region's listing takes 4 s: the run's deadline (1 s) passes first.
+    emu.proxy.setFaults({
+      seed: 2,
+      rates: {},
+      latencyMs: 4_000,
+      operations: ['GetRestApis'],
+      accountRegions: ['222222222222/us-east-1'],
+    });
+    const started = await startFanOutRun(f.deps);
+    const run = await f.completed(started.runId, 30_000);
+    const summary = await runSummary(f.deps, run);
+    expect(summary.partial).toBe(true);
+    expect(summary.fanOut.deadlineReached).toBe(true);
+    expect(summary.fanOut.unitStatus).toMatchObject({ complete: 1 });
+    expect(summary.errors.map((e) => e.code)).toContain('DEADLINE');
+    expect(summary.accountRegions.find((u) => u.accountId === '222222222222')?.status).toBe('failed');
+    // The slow unit ends later: its changes are published, the run's answer stays the one given.
+    const late = (u: { accountId?: string }) => u.accountId === '222222222222';
+    let ended = false;
+    for (let i = 0; i < 100 && !ended; i++) {
+      ended = (await f.deps.ledger.listUnits(started.runId)).some((u) => late(u.spec) && u.outcome);
+      if (!ended) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ended, 'the slow unit ended after the deadline').toBe(true);
+    emu.proxy.setFaults(undefined);
+    const after = await f.deps.ledger.getRun(started.runId);
+    expect({ status: after?.status, completedSeq: after?.completedSeq }).toEqual({
+      status: run.status,
+      completedSeq: run.completedSeq,
+    });
+    const completed = (await f.h.outbox.listAfter(0)).filter(
+      (e) => e.event === EventType.DISCOVERY_COMPLETED,
+    );
+    expect(completed).toHaveLength(1);
+  });
 });

@@ -96,6 +96,26 @@ describe('sync under concurrent and crashed appenders (issue 15.3)', () => {
     report.flush();
   });
 
+  it('appends `once` under an id at most once: a repeat appends nothing and finds the first one’s seq', async () => {
+    const table = await createLedger(emu);
+    const outbox = new Outbox(table, { retentionDays: 7 });
+    await outbox.append([{ event: EventType.API_REMOVED, payload: { n: 0 } }]);
+    const event = { event: EventType.DISCOVERY_COMPLETED, payload: { runId: 'r1' } };
+    const first = await outbox.append([event], { once: 'discovery.completed#r1' });
+    expect(first.map((e) => e.seq)).toEqual([2]);
+    // The repeat, concurrently with other appends (the counter moves under it).
+    const [again] = await Promise.all([
+      outbox.append([event], { once: 'discovery.completed#r1' }),
+      new Outbox(table, { retentionDays: 7 }).append([{ event: EventType.API_REMOVED, payload: { n: 1 } }]),
+    ]);
+    expect(again).toEqual([]);
+    expect(await outbox.appendedOnceAt('discovery.completed#r1')).toBe(2);
+    expect(await outbox.appendedOnceAt('discovery.completed#r2')).toBeUndefined();
+    const stored = await outbox.listAfter(0);
+    expect(stored.filter((e) => e.event === EventType.DISCOVERY_COMPLETED)).toHaveLength(1);
+    expect(stored.map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+
   it('never moves the cursor past an event a slower concurrent append writes later', async () => {
     const table = await createLedger(emu);
     const { relay, received } = relayOn(table);

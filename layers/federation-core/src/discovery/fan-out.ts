@@ -22,7 +22,7 @@ import type { RateLimiterRegistry } from '../aws/rate-limiter.js';
 import { effectiveSources } from '../config/load.js';
 import type { Source } from '../config/schema.js';
 import { toFederationError, ValidationError } from '../errors.js';
-import type { Outbox, OutboxEvent } from '../ledger/outbox.js';
+import type { Outbox } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import { EventType } from '../model.js';
 import type { RelayPublisher } from '../publishing/ports.js';
@@ -82,7 +82,7 @@ export interface FanOutDeps {
   readonly queue: WorkQueue;
   readonly unit: UnitDeps;
   readonly expansion: UnitExpansionDeps;
-  readonly outbox: Pick<Outbox, 'append'>;
+  readonly outbox: Pick<Outbox, 'append' | 'appendedOnceAt'>;
   readonly publisher: RelayPublisher;
   readonly limiters: RateLimiterRegistry;
   readonly settings: FanOutSettings;
@@ -299,6 +299,7 @@ export async function processFanOutBatch(
 /** The deadline message: completes the run as partial when its deadline passed, else waits on. */
 async function deadline(deps: FanOutDeps, runId: string): Promise<boolean> {
   const run = await deps.ledger.getRun(runId);
+  if (run && completionPending(run)) await publishCompletion(deps, run);
   if (!run || run.status === RunStatus.COMPLETED) return true;
   const nowMs = (deps.now ?? (() => new Date()))().getTime();
   if (nowMs < run.deadlineAtMs) {
@@ -324,6 +325,7 @@ async function unitInvocation(
   const { ledger, settings } = deps;
   const now = deps.now ?? (() => new Date());
   const run = await ledger.getRun(message.runId);
+  if (run && completionPending(run)) await publishCompletion(deps, run);
   // A run that completed (its deadline passed) takes no new work; what was ended stays counted.
   if (!run || run.status === RunStatus.COMPLETED) return true;
   const unit = await ledger.getUnit(message.runId, message.unit);
@@ -462,9 +464,7 @@ function fanOutError(message: { runId: string; unit: string }, error: unknown): 
 }
 
 /**
- * Completes the run once (the conditional write decides who does): builds its summary from the run
- * record and the units, appends `discovery.completed` (when the run changed something or was partial,
- * as an unfanned run does), publishes it and answers `replyTo`.
+ * Completes the run once (the conditional write decides who does), then {@link publishCompletion}.
  */
 export async function completeRun(
   deps: FanOutDeps,
@@ -473,11 +473,32 @@ export async function completeRun(
 ): Promise<FanOutSummary | undefined> {
   const completed = await deps.ledger.complete(run, reason);
   if (!completed) return undefined;
+  return publishCompletion(deps, completed);
+}
+
+/** A completed run whose completion may not have been published (its invocation died after completing it). */
+function completionPending(run: FanOutRunRecord): boolean {
+  return run.status === RunStatus.COMPLETED && run.completedSeq === undefined;
+}
+
+/**
+ * Publishes a completed run's answer: builds its summary from the run record and the units, appends
+ * `discovery.completed` (when the run changed something or was partial, as an unfanned run does) at
+ * most once per run, publishes it, answers `replyTo`, and records that it did (`completedSeq`; 0 when
+ * the run had nothing to say). An invocation that dies on the way leaves `completedSeq` unset: the next
+ * message of the run (a redelivery, the deadline check) finishes it, and the append `once` keeps the
+ * event single.
+ */
+async function publishCompletion(deps: FanOutDeps, completed: FanOutRunRecord): Promise<FanOutSummary> {
   const summary = await runSummary(deps, completed);
-  let events: OutboxEvent[] = [];
+  let seq = 0;
   if (summary.events > 0 || summary.partial) {
-    events = await deps.outbox.append([{ event: EventType.DISCOVERY_COMPLETED, payload: summary }]);
-    if (events[0]) await deps.ledger.setCompletedSeq(run.runId, events[0].seq);
+    const once = `discovery.completed#${completed.runId}`;
+    const events = await deps.outbox.append([{ event: EventType.DISCOVERY_COMPLETED, payload: summary }], {
+      once,
+    });
+    // Appended by an invocation that died before publishing: clients that missed it replay it.
+    seq = events[0]?.seq ?? (await deps.outbox.appendedOnceAt(once)) ?? 0;
     await publishAppended(deps.publisher, events, deps.logger);
   }
   if (completed.replyTo) {
@@ -491,8 +512,9 @@ export async function completeRun(
       deps.logger?.warn('reply failed', { error: toFederationError(error, 'reply').toJSON() });
     }
   }
+  await deps.ledger.setCompletedSeq(completed.runId, seq);
   deps.logger?.info('discovery run finished', {
-    runId: run.runId,
+    runId: completed.runId,
     partial: summary.partial,
     counts: summary.counts,
     units: summary.fanOut.units,

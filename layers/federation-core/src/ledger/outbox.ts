@@ -1,4 +1,4 @@
-import { DeleteCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { EventType } from '../model.js';
 import { epochSeconds, isExpired, keys, type LedgerTable } from './table.js';
 
@@ -63,15 +63,26 @@ export class Outbox {
    * Appends events in order and returns them with their sequence numbers. With `hold`, the first
    * transaction also writes a hold at the first event's number: a snapshot does not move a client's
    * cursor past held events until {@link releaseHold} (discovery writes the catalog after its events).
+   * With `once`, the events are appended at most once under that id, ever (for the outbox's retention):
+   * the transaction also writes a marker that must not exist yet, and a repeat (a retried invocation
+   * that appended before it died) appends nothing and returns `[]`. `once` takes events that fit one
+   * transaction.
    */
-  async append(events: readonly NewEvent[], options: { hold?: OutboxHold } = {}): Promise<OutboxEvent[]> {
+  async append(
+    events: readonly NewEvent[],
+    options: { hold?: OutboxHold; once?: string } = {},
+  ): Promise<OutboxEvent[]> {
     if (events.length === 0) return [];
     const createdAt = this.now().toISOString();
     const expiresAt = epochSeconds(this.now()) + this.options.retentionDays * 86_400;
+    const chunks = chunk(events);
+    if (options.once !== undefined && chunks.length > 1) {
+      throw new Error(`outbox: an append 'once' takes one transaction of events (got ${chunks.length})`);
+    }
     const stored: OutboxEvent[] = [];
-    for (const [index, part] of chunk(events).entries()) {
+    for (const [index, part] of chunks.entries()) {
       const hold = index === 0 ? options.hold : undefined;
-      stored.push(...(await this.appendChunk(part, createdAt, expiresAt, hold)));
+      stored.push(...(await this.appendChunk(part, createdAt, expiresAt, hold, options.once)));
     }
     return stored;
   }
@@ -114,6 +125,7 @@ export class Outbox {
     createdAt: string,
     expiresAt: number,
     hold: OutboxHold | undefined,
+    once?: string,
   ): Promise<OutboxEvent[]> {
     for (let attempt = 1; ; attempt++) {
       // The counter this instance last moved is the first guess (a container that appended last needs
@@ -127,6 +139,22 @@ export class Outbox {
         payload: e.payload,
         createdAt,
       }));
+      const onceItem =
+        once === undefined
+          ? undefined
+          : {
+              Put: {
+                TableName: this.table.tableName,
+                Item: {
+                  ...keys.outboxOnce(once),
+                  kind: 'OUTBOX_ONCE',
+                  fromSeq: last + 1,
+                  createdAt,
+                  expiresAt,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            };
       const holdItem = hold
         ? {
             Put: {
@@ -163,18 +191,38 @@ export class Outbox {
                 },
               })),
               ...(holdItem ? [holdItem] : []),
+              // Last: its index in the cancellation reasons tells an append already made.
+              ...(onceItem ? [onceItem] : []),
             ],
           }),
         );
         this.lastSeen = last + events.length;
         return stored;
       } catch (error) {
+        if (onceItem && (await this.appendedOnce(error, once as string))) return [];
         if (!isCounterRace(error) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
         if (guessed) continue;
         // Another appender took these numbers: read the counter again after a short random pause.
         await sleep(Math.floor(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
       }
     }
+  }
+
+  /** The first sequence number of the append made `once` under this id, if it was made. */
+  async appendedOnceAt(once: string): Promise<number | undefined> {
+    const out = await this.table.client.send(
+      new GetCommand({ TableName: this.table.tableName, Key: keys.outboxOnce(once), ConsistentRead: true }),
+    );
+    return out.Item?.fromSeq as number | undefined;
+  }
+
+  /** Whether a cancelled transaction failed because the append `once` under this id was made before. */
+  private async appendedOnce(error: unknown, once: string): Promise<boolean> {
+    const e = error as { name?: string; CancellationReasons?: { Code?: string }[] } | undefined;
+    if (e?.name !== 'TransactionCanceledException') return false;
+    const reasons = e.CancellationReasons ?? [];
+    if (reasons.length > 0) return reasons.at(-1)?.Code === 'ConditionalCheckFailed';
+    return (await this.appendedOnceAt(once)) !== undefined;
   }
 
   /** Events with a sequence greater than `since`, in order, at most `limit`. Expired events are absent. */

@@ -59,6 +59,8 @@ export const keys = {
   eventSequence: () => ({ pk: 'OUTBOX', sk: 'SEQ' }),
   /** A writer's hold on the outbox: snapshots do not hand out cursors past its first event. */
   outboxHold: (id: string) => ({ pk: 'OUTBOX#HOLD', sk: `HOLD#${id}` }),
+  /** The mark of an outbox append made at most once under an id (`discovery.completed` of a fanned-out run). */
+  outboxOnce: (id: string) => ({ pk: 'OUTBOX#ONCE', sk: `ONCE#${id}` }),
   lease: (name: string) => ({ pk: `LEASE#${name}`, sk: 'LEASE' }),
 } as const;
 
