@@ -48,7 +48,8 @@ const actionsOf = (t: Template, name: string) =>
 
 describe('fan-out in the CDK app', () => {
   it('adds nothing with few account-regions (auto) and no organisation source', () => {
-    expect(ofType(off.federation, 'AWS::SQS::Queue')).toHaveLength(1);
+    // the dead-letter queues of discovery and of the subscriptions function's asynchronous invocations
+    expect(ofType(off.federation, 'AWS::SQS::Queue')).toHaveLength(2);
     expect(ofType(off.federation, 'AWS::Lambda::EventSourceMapping')).toHaveLength(0);
     expect(envOf(off.federation, 'discovery').FED_FAN_OUT_QUEUE_URL).toBeUndefined();
     expect(actionsOf(off.federation, 'discovery').filter((a) => a.startsWith('organizations:'))).toEqual([]);
@@ -61,7 +62,7 @@ describe('fan-out in the CDK app', () => {
       ScalingConfig: { MaximumConcurrency: 25 },
     });
     const queues = ofType(on.federation, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(3);
+    expect(queues).toHaveLength(4); // + the fan-out queue and its dead-letter queue
     const main = queues.find((q) => q.Properties?.RedrivePolicy);
     expect((main!.Properties!.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount).toBe(4);
     expect(main?.Properties?.VisibilityTimeout).toBe(660); // above the discovery function's 10 minutes
@@ -69,9 +70,16 @@ describe('fan-out in the CDK app', () => {
     expect(envOf(on.federation, 'discovery').FED_FAN_OUT_QUEUE_URL).toBeDefined();
     // The discovery function sends the units, their continuations and the deadline.
     expect(actionsOf(on.federation, 'discovery')).toEqual(expect.arrayContaining(['sqs:SendMessage']));
-    expect(actionsOf(on.federation, 'subscriptions')).not.toEqual(
-      expect.arrayContaining(['sqs:SendMessage']),
-    );
+    // ... and no other function may (the subscriptions role sends only to its own dead-letter queue).
+    const [fanOutQueueId] = Object.entries(resourcesOf(on.federation)).find(
+      ([, r]) => r.Type === 'AWS::SQS::Queue' && r.Properties?.RedrivePolicy,
+    )!;
+    for (const name of ['subscriptions', 'relay-command', 'relay-connection', 'relay-authorizer']) {
+      const sends = statementsOfRole(on.federation, roleOf(on.federation, name)).filter((st) =>
+        asArray(st.Action).includes('sqs:SendMessage'),
+      );
+      expect(JSON.stringify(sends), name).not.toContain(fanOutQueueId);
+    }
   });
 
   it('alarms on the fan-out dead-letter queue and on a backlog', () => {
