@@ -51,6 +51,12 @@ export class Outbox {
   private readonly now: () => Date;
   /** The counter as this instance's last append left it: the next append's first guess. */
   private lastSeen: number | undefined;
+  /**
+   * This instance's appends run one after another: concurrent appends in one container (20 unsubscribes
+   * at once) would otherwise race each other for the counter, each losing round a wasted transaction and
+   * a counter read. Other containers still race, and the condition on the counter keeps that correct.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly table: LedgerTable,
@@ -68,11 +74,20 @@ export class Outbox {
    * that appended before it died) appends nothing and returns `[]`. `once` takes events that fit one
    * transaction.
    */
-  async append(
+  append(
     events: readonly NewEvent[],
     options: { hold?: OutboxHold; once?: string } = {},
   ): Promise<OutboxEvent[]> {
-    if (events.length === 0) return [];
+    if (events.length === 0) return Promise.resolve([]);
+    const appended = this.queue.then(() => this.appendNow(events, options));
+    this.queue = appended.catch(() => undefined);
+    return appended;
+  }
+
+  private async appendNow(
+    events: readonly NewEvent[],
+    options: { hold?: OutboxHold; once?: string },
+  ): Promise<OutboxEvent[]> {
     const createdAt = this.now().toISOString();
     const expiresAt = epochSeconds(this.now()) + this.options.retentionDays * 86_400;
     const chunks = chunk(events);
