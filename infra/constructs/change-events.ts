@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ChangeEventsOptions } from '../../layers/federation-core/src/config/schema.js';
 import { changeEventPattern } from '../../layers/federation-core/src/discovery/change-events.js';
+import { deadLetterQueue } from './dead-letter-queue.js';
 import type { FederationFunction } from './federation-function.js';
 
 export interface ChangeEventsProps {
@@ -36,15 +37,7 @@ export class ChangeEvents extends Construct {
   constructor(scope: Construct, id: string, props: ChangeEventsProps) {
     super(scope, id);
     const { options } = props;
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the change-event queue.',
-    });
+    this.deadLetterQueue = deadLetterQueue(this, 'of the change-event queue');
     this.queue = new sqs.Queue(this, 'Queue', {
       // A message being processed stays hidden for longer than one invocation can last.
       visibilityTimeout: props.discoveryTimeout.plus(Duration.minutes(1)),

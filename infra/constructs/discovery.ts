@@ -1,14 +1,15 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { grantApiGatewayAccess } from '../iam/api-gateway-access.js';
 import { grantLedger } from '../iam/grants.js';
+import { deadLetterQueue } from './dead-letter-queue.js';
 import { FederationFunction } from './federation-function.js';
 
 export interface DiscoveryProps {
@@ -41,16 +42,10 @@ export class Discovery extends Construct {
 
   constructor(scope: Construct, id: string, props: DiscoveryProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is itself the dead-letter queue (Lambda on-failure destination and EventBridge target DLQ).',
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      '(Lambda on-failure destination and EventBridge target DLQ)',
+    );
     this.timeout = props.timeout ?? Duration.minutes(10);
     this.handler = new FederationFunction(this, 'Handler', {
       name: 'discovery',

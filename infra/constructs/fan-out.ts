@@ -1,8 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FanOutOptions } from '../../layers/federation-core/src/config/schema.js';
+import { deadLetterQueue } from './dead-letter-queue.js';
 import type { FederationFunction } from './federation-function.js';
 
 export interface FanOutProps {
@@ -28,15 +29,7 @@ export class FanOut extends Construct {
   constructor(scope: Construct, id: string, props: FanOutProps) {
     super(scope, id);
     const { options } = props;
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the fan-out queue.',
-    });
+    this.deadLetterQueue = deadLetterQueue(this, 'of the fan-out queue');
     this.queue = new sqs.Queue(this, 'Queue', {
       // A unit being worked on stays hidden for longer than one invocation can last.
       visibilityTimeout: props.discoveryTimeout.plus(Duration.minutes(1)),

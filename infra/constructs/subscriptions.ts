@@ -1,13 +1,14 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { grantApiGatewayAccess } from '../iam/api-gateway-access.js';
 import { grantInvokeUnqualified, grantLedger } from '../iam/grants.js';
+import { deadLetterQueue } from './dead-letter-queue.js';
 import { FederationFunction } from './federation-function.js';
 
 export interface SubscriptionsProps {
@@ -47,15 +48,7 @@ export class Subscriptions extends Construct {
 
   constructor(scope: Construct, id: string, props: SubscriptionsProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue (Lambda on-failure destination).',
-    });
+    this.deadLetterQueue = deadLetterQueue(this, '(Lambda on-failure destination)');
     this.handler = new FederationFunction(this, 'Handler', {
       name: 'subscriptions',
       description: 'apigw-federation: subscribe/unsubscribe/get (API keys on usage plans), revoke-keys',
