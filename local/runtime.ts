@@ -384,20 +384,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       parts.proxy = await startFidelityProxy({ target: emulatorEndpoint });
     }
     const awsEndpoint = parts.proxy?.endpoint ?? emulatorEndpoint;
+    /** The discovery function invoked as an event source mapping invokes it (its own context and timeout). */
+    const invokeDiscovery = (event: unknown) =>
+      fn(FUNCTION_NAMES.discovery)(
+        event,
+        createLambdaContext({
+          functionName: FUNCTION_NAMES.discovery,
+          region,
+          accountId,
+          timeoutMs: TIMEOUTS_MS.discovery,
+        }),
+      );
     // The change-event tap: API Gateway writes through the AWS endpoint become CloudTrail events, queued
     // and delivered in batches to the discovery function, as EventBridge → SQS → Lambda on AWS.
     const changes = new LocalChangeQueue({
       batchWindowMs: LOCAL_CHANGE_BATCH_WINDOW_MS,
-      deliver: (event) =>
-        fn(FUNCTION_NAMES.discovery)(
-          event,
-          createLambdaContext({
-            functionName: FUNCTION_NAMES.discovery,
-            region,
-            accountId,
-            timeoutMs: TIMEOUTS_MS.discovery,
-          }),
-        ),
+      deliver: invokeDiscovery,
       onDeadLetter: (body) => onError('change event (dead-lettered)', new Error(body)),
       onError: (error) => onError('change-event batch', error),
     });
@@ -457,16 +459,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         queueArn: queues.queueArn,
         region,
         maxConcurrency: config.agent.fanOut.maxConcurrency,
-        deliver: (event) =>
-          fn(FUNCTION_NAMES.discovery)(
-            event,
-            createLambdaContext({
-              functionName: FUNCTION_NAMES.discovery,
-              region,
-              accountId,
-              timeoutMs: TIMEOUTS_MS.discovery,
-            }),
-          ),
+        deliver: invokeDiscovery,
         onError: (error) => onError('fan-out unit', error),
       });
       progress(
