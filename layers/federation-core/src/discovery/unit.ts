@@ -8,22 +8,15 @@
  * Everything a step reads is kept, nothing is read twice, and the last step builds exactly what an
  * uninterrupted run builds, so the catalog and the events are the same however often it was cut.
  */
-import type { APIGatewayClient, RestApi, Stage, UsagePlan } from '@aws-sdk/client-api-gateway';
-import type { AwsTarget } from '../aws/clients.js';
+import type { RestApi, Stage, UsagePlan } from '@aws-sdk/client-api-gateway';
 import type { RateLimiter } from '../aws/rate-limiter.js';
 import { ErrorCode, toFederationError } from '../errors.js';
-import type { CatalogRepository } from '../ledger/catalog.js';
-import type { DefinitionStore } from '../ledger/definitions.js';
-import type { LeaseRepository } from '../ledger/lease.js';
-import type { Outbox, OutboxEvent } from '../ledger/outbox.js';
-import type { Logger } from '../logger.js';
+import type { OutboxEvent } from '../ledger/outbox.js';
 import type { DefinitionRef, DefinitionUnavailable, FederatedApi } from '../model.js';
 import { mapPool } from '../pool.js';
-import type { PlanRevocations } from '../ports/revocations.js';
-import { discoveryLeaseName } from './account-region.js';
+import { type AccountRegionDeps, type AccountRegionSettings, discoveryLeaseName } from './account-region.js';
 import {
   type Candidate,
-  type CatalogRules,
   federatedApi,
   formatOf,
   indexPlans,
@@ -33,7 +26,7 @@ import {
 import { commitDiscovery } from './commit.js';
 import { diffCatalog } from './diff.js';
 import type { UnitSpec } from './organization.js';
-import { ApiGatewayReader, exportRefusal, PAGE_LIMIT, type ReaderRetryOptions } from './reader.js';
+import { ApiGatewayReader, exportRefusal, PAGE_LIMIT } from './reader.js';
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
@@ -103,20 +96,10 @@ export function newUnitState(nowMs: number): UnitState {
   };
 }
 
-export interface UnitDeps {
-  readonly apiGateway: (target: AwsTarget) => APIGatewayClient;
-  readonly catalog: CatalogRepository;
-  readonly outbox: Outbox;
-  readonly definitions: DefinitionStore;
-  readonly leases: LeaseRepository;
-  readonly revocations: PlanRevocations;
-  readonly logger?: Logger;
-  readonly now: () => Date;
-}
+/** A unit reads and commits with what an account-region run uses. */
+export type UnitDeps = AccountRegionDeps;
 
-export interface UnitSettings extends CatalogRules {
-  readonly callConcurrency: number;
-  readonly retry?: ReaderRetryOptions;
+export interface UnitSettings extends AccountRegionSettings {
   /** Page size of the listings (API Gateway's largest, 500; tests page smaller). */
   readonly pageLimit?: number;
 }
