@@ -32,6 +32,21 @@ async function memberApiGateway(emu: Emulator, accountId: string, region: string
   return emu.apiGateway({ region, credentials: await accountCredentials(emu, accountId) });
 }
 
+/** One source per member account (us-east-1, through its member role), each seeded with one API. */
+async function seededMemberSources(emu: Emulator, accounts: readonly string[], prefix: string) {
+  for (const [i, accountId] of accounts.entries()) {
+    await seed(
+      await memberApiGateway(emu, accountId, 'us-east-1'),
+      generateSeed({ apis: 1, prefix: `${prefix}${i}` }),
+    );
+  }
+  return accounts.map((accountId, i) => ({
+    name: `acct${i}`,
+    roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
+    regions: ['us-east-1'],
+  }));
+}
+
 /** Events without what differs between two runs of the same reads (sequence, time). */
 function comparable(events: readonly OutboxEvent[]) {
   return events
@@ -128,18 +143,7 @@ describe('fan-out: one unit per account-region, on SQS', () => {
   }, 120_000);
 
   it('a unit that keeps failing is retried, then dead-lettered, and the run completes without it', async () => {
-    const accounts = ['111111111111', '222222222222', '333333333333'];
-    const sources = accounts.map((accountId, i) => ({
-      name: `acct${i}`,
-      roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
-      regions: ['us-east-1'],
-    }));
-    for (const [i, accountId] of accounts.entries()) {
-      await seed(
-        await memberApiGateway(emu, accountId, 'us-east-1'),
-        generateSeed({ apis: 1, prefix: `f${i}` }),
-      );
-    }
+    const sources = await seededMemberSources(emu, ['111111111111', '222222222222', '333333333333'], 'f');
     f = await fanOutHarness(emu, { sources, fanOut: { enabled: true, maxReceiveCount: 2 } });
     emu.proxy.setFaults({
       seed: 1,
@@ -252,18 +256,7 @@ describe('fan-out: one unit per account-region, on SQS', () => {
     expect(completed.length).toBe([runA, runB].filter((r) => r.events > 0 || r.partial).length);
   });
   it('publishes discovery.completed once when the invocation that completed the run dies before appending it', async () => {
-    const sources = ['111111111111', '222222222222'].map((accountId, i) => ({
-      name: `acct${i}`,
-      roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
-      regions: ['us-east-1'],
-    }));
-    for (const [i, { roleArn }] of sources.entries()) {
-      const accountId = roleArn.split(':')[4]!;
-      await seed(
-        await memberApiGateway(emu, accountId, 'us-east-1'),
-        generateSeed({ apis: 1, prefix: `c${i}` }),
-      );
-    }
+    const sources = await seededMemberSources(emu, ['111111111111', '222222222222'], 'c');
     f = await fanOutHarness(emu, { sources, fanOut: { enabled: true } });
     // The first append of the run's discovery.completed dies (after the run record says COMPLETED):
     // the invocation fails, SQS delivers its message again, and that delivery finishes the answer.
@@ -290,18 +283,7 @@ describe('fan-out: one unit per account-region, on SQS', () => {
   });
 
   it('completes a run as partial when its deadline passes before a unit ends; the unit’s late end changes not the answer', async () => {
-    const accounts = ['111111111111', '222222222222'];
-    const sources = accounts.map((accountId, i) => ({
-      name: `acct${i}`,
-      roleArn: `arn:aws:iam::${accountId}:role/${ROLE_NAME}`,
-      regions: ['us-east-1'],
-    }));
-    for (const [i, accountId] of accounts.entries()) {
-      await seed(
-        await memberApiGateway(emu, accountId, 'us-east-1'),
-        generateSeed({ apis: 1, prefix: `d${i}` }),
-      );
-    }
+    const sources = await seededMemberSources(emu, ['111111111111', '222222222222'], 'd');
     f = await fanOutHarness(emu, { sources, fanOut: { enabled: true } }, { settings: { deadlineMs: 1_000 } });
     // The second account-region's listing takes 4 s: the run's deadline (1 s) passes first.
     emu.proxy.setFaults({

@@ -16,6 +16,25 @@ import { REPO_ROOT, resetMoto, startMoto } from '../../emulator/moto.js';
 
 const execFileAsync = promisify(execFile);
 
+/** A DynamoDB client on `endpoint` and a table `t` with a string hash key `pk`. */
+async function tableT(endpoint: string, options: { maxAttempts?: number } = {}): Promise<DynamoDBClient> {
+  const db = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    ...options,
+  });
+  await db.send(
+    new CreateTableCommand({
+      TableName: 't',
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+    }),
+  );
+  return db;
+}
+
 describe('moto lifecycle', () => {
   it('starts on a free port, answers, resets, and stops', async () => {
     const moto = await startMoto();
@@ -37,22 +56,10 @@ describe('moto lifecycle', () => {
     await moto.stop(); // idempotent
   });
 
-  it('rolls a failed TransactWriteItems back whole, with one backup per table (the boot fix)', async () => {
+  it('rolls a failed TransactWriteItems back whole (the boot’s rollback of the items it names)', async () => {
     const moto = await startMoto();
     try {
-      const db = new DynamoDBClient({
-        endpoint: moto.endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      });
-      await db.send(
-        new CreateTableCommand({
-          TableName: 't',
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        }),
-      );
+      const db = await tableT(moto.endpoint);
       const put = (pk: string) => ({ Put: { TableName: 't', Item: { pk: { S: pk } } } });
       await db.send(new TransactWriteItemsCommand({ TransactItems: [put('kept'), put('kept-too')] }));
       // 49 puts, then a condition that fails: none of the 49 may remain, the earlier items stay.
@@ -77,20 +84,7 @@ describe('moto lifecycle', () => {
     // it began: a write another request made meanwhile was lost. DynamoDB isolates transactions.
     const moto = await startMoto();
     try {
-      const db = new DynamoDBClient({
-        endpoint: moto.endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-        maxAttempts: 1,
-      });
-      await db.send(
-        new CreateTableCommand({
-          TableName: 't',
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        }),
-      );
+      const db = await tableT(moto.endpoint, { maxAttempts: 1 });
       const put = (pk: string) => ({
         Put: { TableName: 't', Item: { pk: { S: pk }, pad: { S: 'x'.repeat(2000) } } },
       });
