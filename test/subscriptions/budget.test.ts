@@ -51,7 +51,9 @@ describe('subscriptions within the API key quotas', () => {
     const created = await subscribeAll(limiters);
     expect(created.every((r) => r.status === 'ACTIVE')).toBe(true);
     const service = world.service({ limiters });
-    await Promise.all(created.map((r) => service.unsubscribe({ subscriptionId: r.subscriptionId })));
+    await Promise.all(
+      created.map((r) => service.unsubscribe({ subscriptionId: r.subscriptionId }, world.emit)),
+    );
     expect(emu.proxy.stats.throttle.sent429).toBe(0);
     expect(emu.proxy.calls.byOperation({ service: 'apigateway' })).toMatchObject({
       CreateApiKey: SUBSCRIPTIONS,

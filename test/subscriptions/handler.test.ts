@@ -4,12 +4,13 @@ import { createSubscriptionsHandler } from '../../functions/subscriptions/handle
 import {
   createLogger,
   errorFromInvokePayload,
+  noRelay,
   Outbox,
   type OutboxEvent,
   type RelayPublisher,
 } from '../../layers/federation-core/src/index.js';
 import type { Emulator } from '../support/emulator.js';
-import { type World, withEmulatorWorld } from './support.js';
+import { allKeys, type World, withEmulatorWorld } from './support.js';
 
 /** Captures everything written to stdout (Powertools logs and EMF metrics go there). */
 function captureStdout() {
@@ -123,6 +124,38 @@ describe('subscriptions handler', () => {
       payload: { subscriptionId: 'sub-1', reason: 'UNSUBSCRIBED' },
     });
     expect(await new Outbox(world.table, { retentionDays: 7 }).listAfter(0)).toHaveLength(1);
+  });
+
+  it('tells the control plane on the repeat when the revocation could not be appended after the key was deleted', async () => {
+    // The function's outbox through the proxy, where DynamoDB can fail.
+    const viaProxy = createSubscriptionsHandler({
+      service: world.service(),
+      outbox: world.outbox,
+      publisher: noRelay,
+    });
+    await viaProxy(subscribeEvent());
+    // DynamoDB refuses the append (every attempt of the SDK's retries), after the key is deleted.
+    emu.proxy.setFaults({
+      seed: 4,
+      rates: { error500: 1 },
+      services: ['dynamodb'],
+      operations: ['TransactWriteItems'],
+    });
+    await failureOf(viaProxy({ action: 'unsubscribe', subscriptionId: 'sub-1' }));
+    emu.proxy.setFaults(undefined);
+    expect(await allKeys(world.raw)).toHaveLength(0);
+    // The repeat answers the same and appends the event the failed call could not.
+    expect(await viaProxy({ action: 'unsubscribe', subscriptionId: 'sub-1' })).toEqual({
+      subscriptionId: 'sub-1',
+      status: 'REVOKED',
+    });
+    expect(await viaProxy({ action: 'unsubscribe', subscriptionId: 'sub-1' })).toMatchObject({
+      status: 'REVOKED',
+    });
+    expect((await world.outbox.listAfter(0)).map((e) => [e.event, e.payload])).toEqual([
+      ['subscription.revoked', expect.objectContaining({ subscriptionId: 'sub-1', keyDeleted: true })],
+    ]);
+    expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
   });
 
   it('reports a typed function error that errorFromInvokePayload turns back into code and message', async () => {

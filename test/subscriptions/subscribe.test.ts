@@ -293,10 +293,12 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
   describe('unsubscribe', () => {
     it('deletes the key in its account-region, and a second unsubscribe answers the same', async () => {
       const sub = await service.subscribe(request());
-      const first = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      const first = await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       expect(first.result).toEqual({ subscriptionId: 'sub-1', status: 'REVOKED' });
       expect(first.events).toEqual([
         {
+          seq: 1,
+          createdAt: expect.any(String),
           event: 'subscription.revoked',
           // Appended once the key is gone, and says so.
           payload: {
@@ -310,7 +312,7 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
         },
       ]);
       expect(await allKeys(world.raw)).toHaveLength(0);
-      const second = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      const second = await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       expect(second.result).toEqual(first.result);
       expect(second.events).toEqual([]);
       expect(emu.proxy.calls.countOf('DeleteApiKey')).toBe(1);
@@ -325,7 +327,7 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
     it('counts a key already deleted in API Gateway as revoked', async () => {
       const sub = await service.subscribe(request());
       await world.raw.send(new DeleteApiKeyCommand({ apiKey: sub.apiKeyId }));
-      const out = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      const out = await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       expect(out.result.status).toBe('REVOKED');
       expect(emu.proxy.calls.list({ operation: 'DeleteApiKey' }).map((c) => c.status)).toEqual([404]);
     });
@@ -333,11 +335,11 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
     it('finishes a deletion that failed, on the repeat', async () => {
       await service.subscribe(request());
       emu.proxy.setFaults({ seed: 3, rates: { error500: 1 }, operations: ['DeleteApiKey'] });
-      expect(await codeOf(service.unsubscribe({ subscriptionId: 'sub-1' }))).toBe('AWS_ERROR');
+      expect(await codeOf(service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit))).toBe('AWS_ERROR');
       expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: false });
       expect(await allKeys(world.raw)).toHaveLength(1);
       emu.proxy.setFaults(undefined);
-      const again = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      const again = await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       expect(again.result.status).toBe('REVOKED');
       // The failed call appended nothing: the repeat that deletes the key tells the control plane.
       expect(again.events.map((e) => e.payload)).toEqual([
@@ -346,10 +348,24 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       expect(await allKeys(world.raw)).toHaveLength(0);
     });
 
-    it('rejects an unknown subscription as NOT_FOUND and a revoked one on subscribe as CONFLICT', async () => {
-      expect(await codeOf(service.unsubscribe({ subscriptionId: 'nope' }))).toBe('NOT_FOUND');
+    it('appends one event when two unsubscribes finish the same deletion at once', async () => {
       await service.subscribe(request());
-      await service.unsubscribe({ subscriptionId: 'sub-1' });
+      emu.proxy.setFaults({ seed: 5, rates: { error500: 1 }, operations: ['DeleteApiKey'] });
+      expect(await codeOf(service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit))).toBe('AWS_ERROR');
+      emu.proxy.setFaults(undefined);
+      const both = await Promise.all([
+        service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit),
+        world.service().unsubscribe({ subscriptionId: 'sub-1' }, world.emit),
+      ]);
+      expect(both.map((o) => o.result.status)).toEqual(['REVOKED', 'REVOKED']);
+      expect(both.flatMap((o) => o.events)).toHaveLength(1);
+      expect(await world.outbox.listAfter(0)).toHaveLength(1);
+    });
+
+    it('rejects an unknown subscription as NOT_FOUND and a revoked one on subscribe as CONFLICT', async () => {
+      expect(await codeOf(service.unsubscribe({ subscriptionId: 'nope' }, world.emit))).toBe('NOT_FOUND');
+      await service.subscribe(request());
+      await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       expect(await codeOf(service.subscribe(request()))).toBe('CONFLICT');
     });
   });
@@ -422,7 +438,7 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
         planId: world.plans.gold,
       });
       expect(again.events).toEqual([]);
-      const unsub = await service.unsubscribe({ subscriptionId: 'sub-1' });
+      const unsub = await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit);
       // No second revocation; the event says the key is gone now.
       expect(unsub.events.map((e) => e.payload)).toEqual([
         expect.objectContaining({ subscriptionId: 'sub-1', reason: 'PLAN_REMOVED', keyDeleted: true }),

@@ -19,11 +19,13 @@ import {
   AwsClientFactory,
   CatalogRepository,
   createLedgerTable,
+  type EmitEvents,
   type FederatedApi,
   FederationError,
   federatedApiId,
   federatedPlanId,
   type LedgerTable,
+  Outbox,
   RateLimiterRegistry,
   SecretCache,
   SecretKeyMaterialProvider,
@@ -63,6 +65,9 @@ export interface World {
   readonly plans: { gold: string; silver: string; basic: string };
   readonly factory: AwsClientFactory;
   readonly keys: SecretKeyMaterialProvider;
+  /** The ledger's outbox, and the service's `emit` appending to it as the function does (no relay). */
+  readonly outbox: Outbox;
+  readonly emit: EmitEvents;
   /** Unrestricted API Gateway client straight to moto, for assertions. */
   readonly raw: APIGatewayClient;
   /** A service like the function's; `secretTtlMs` gives it its own secret cache. */
@@ -194,9 +199,13 @@ export async function buildWorld(emu: Emulator): Promise<World> {
   const keys = new SecretKeyMaterialProvider(new SecretCache(factory.secretsManager()), SECRET_NAME);
   const repo = new SubscriptionRepository({ client: factory.dynamoDocument(), tableName: TABLE });
   const limiters = new RateLimiterRegistry({ ratePerSecond: 10, burst: 40 });
+  // Through the proxy, like the function's (the service's repository too).
+  const outbox = new Outbox({ client: factory.dynamoDocument(), tableName: TABLE }, { retentionDays: 7 });
   emu.proxy.setPolicy(SUBSCRIPTIONS_POLICY);
   emu.proxy.resetCalls();
   return {
+    outbox,
+    emit: (events, options) => outbox.append(events, options),
     table,
     catalog,
     repo,

@@ -292,7 +292,9 @@ describe('lost-key sweeper against the emulator', () => {
     expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
     expect((await allKeys(world.raw)).map((k) => k.id)).toEqual([kept.apiKeyId]);
     // Unsubscribe still answers REVOKED, with nothing left to delete.
-    expect((await service.unsubscribe({ subscriptionId: 'sub-1' })).result.status).toBe('REVOKED');
+    expect((await service.unsubscribe({ subscriptionId: 'sub-1' }, world.emit)).result.status).toBe(
+      'REVOKED',
+    );
   });
 
   it('keeps a key named like the subscription that the agent did not create', async () => {

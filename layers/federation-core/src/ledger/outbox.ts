@@ -1,4 +1,10 @@
-import { DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type { EventType } from '../model.js';
 import { epochSeconds, isExpired, keys, type LedgerTable } from './table.js';
 
@@ -36,6 +42,30 @@ export interface OutboxHold {
   readonly ttlMs: number;
 }
 
+/** One write of a `TransactWriteItems` (lib-dynamodb's shape: a `Put` or an `Update` with its condition). */
+export type TransactionWrite = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/**
+ * A ledger write that commits in the same transaction as the events it is about (e.g. "this
+ * subscription's key is deleted" with its `subscription.revoked`), so neither lands without the other.
+ * Its condition says the change is still to be made: when it fails, the change was made before (with its
+ * events), and the append appends nothing.
+ */
+export interface OutboxGuard {
+  /** The write, given the first sequence number of the events it goes with. */
+  readonly write: (fromSeq: number) => TransactionWrite;
+  /** Whether the change was made before; asked only when DynamoDB gave no cancellation reasons. */
+  readonly madeBefore: () => Promise<boolean>;
+}
+
+/** What may go with an append (see {@link Outbox.append}). */
+export interface AppendOptions {
+  readonly hold?: OutboxHold;
+  /** An id the events are appended under at most once, ever (for the outbox's retention). */
+  readonly once?: string;
+  readonly guard?: OutboxGuard;
+}
+
 /**
  * The outbox: every change the control plane must learn about, with a sequence number, so a control
  * plane that was offline replays what it missed (`sync { since }`).
@@ -71,35 +101,49 @@ export class Outbox {
    * cursor past held events until {@link releaseHold} (discovery writes the catalog after its events).
    * With `once`, the events are appended at most once under that id, ever (for the outbox's retention):
    * the transaction also writes a marker that must not exist yet, and a repeat (a retried invocation
-   * that appended before it died) appends nothing and returns `[]`. `once` takes events that fit one
-   * transaction.
+   * that appended before it died) appends nothing and returns `[]`. With `guard`, its write commits in
+   * the events' transaction, and a guard whose condition fails appends nothing and returns `[]` too.
+   * `once` and `guard` take events that fit one transaction, and exclude each other.
    */
-  append(
-    events: readonly NewEvent[],
-    options: { hold?: OutboxHold; once?: string } = {},
-  ): Promise<OutboxEvent[]> {
+  append(events: readonly NewEvent[], options: AppendOptions = {}): Promise<OutboxEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
     const appended = this.queue.then(() => this.appendNow(events, options));
     this.queue = appended.catch(() => undefined);
     return appended;
   }
 
-  private async appendNow(
-    events: readonly NewEvent[],
-    options: { hold?: OutboxHold; once?: string },
-  ): Promise<OutboxEvent[]> {
+  private async appendNow(events: readonly NewEvent[], options: AppendOptions): Promise<OutboxEvent[]> {
     const createdAt = this.now().toISOString();
     const expiresAt = epochSeconds(this.now()) + this.options.retentionDays * 86_400;
     const chunks = chunk(events);
-    if (options.once !== undefined && chunks.length > 1) {
-      throw new Error(`outbox: an append 'once' takes one transaction of events (got ${chunks.length})`);
+    if (options.once !== undefined && options.guard !== undefined) {
+      throw new Error("outbox: an append takes 'once' or a guard, not both");
+    }
+    const guard =
+      options.once === undefined ? options.guard : this.onceGuard(options.once, createdAt, expiresAt);
+    if (guard && chunks.length > 1) {
+      throw new Error(`outbox: a guarded append takes one transaction of events (got ${chunks.length})`);
     }
     const stored: OutboxEvent[] = [];
     for (const [index, part] of chunks.entries()) {
       const hold = index === 0 ? options.hold : undefined;
-      stored.push(...(await this.appendChunk(part, createdAt, expiresAt, hold, options.once)));
+      stored.push(...(await this.appendChunk(part, createdAt, expiresAt, hold, guard)));
     }
     return stored;
+  }
+
+  /** `once` as a guard: a marker that must not exist yet, with the first sequence number of the append. */
+  private onceGuard(once: string, createdAt: string, expiresAt: number): OutboxGuard {
+    return {
+      write: (fromSeq) => ({
+        Put: {
+          TableName: this.table.tableName,
+          Item: { ...keys.outboxOnce(once), kind: 'OUTBOX_ONCE', fromSeq, createdAt, expiresAt },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      }),
+      madeBefore: async () => (await this.appendedOnceAt(once)) !== undefined,
+    };
   }
 
   /** Removes a hold written by {@link append} (the catalog now holds the events' changes). */
@@ -140,7 +184,7 @@ export class Outbox {
     createdAt: string,
     expiresAt: number,
     hold: OutboxHold | undefined,
-    once?: string,
+    guard: OutboxGuard | undefined,
   ): Promise<OutboxEvent[]> {
     for (let attempt = 1; ; attempt++) {
       // The counter this instance last moved is the first guess (a container that appended last needs
@@ -154,22 +198,6 @@ export class Outbox {
         payload: e.payload,
         createdAt,
       }));
-      const onceItem =
-        once === undefined
-          ? undefined
-          : {
-              Put: {
-                TableName: this.table.tableName,
-                Item: {
-                  ...keys.outboxOnce(once),
-                  kind: 'OUTBOX_ONCE',
-                  fromSeq: last + 1,
-                  createdAt,
-                  expiresAt,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            };
       const holdItem = hold
         ? {
             Put: {
@@ -206,15 +234,15 @@ export class Outbox {
                 },
               })),
               ...(holdItem ? [holdItem] : []),
-              // Last: its index in the cancellation reasons tells an append already made.
-              ...(onceItem ? [onceItem] : []),
+              // Last: its index in the cancellation reasons tells a change made before.
+              ...(guard ? [guard.write(last + 1)] : []),
             ],
           }),
         );
         this.lastSeen = last + events.length;
         return stored;
       } catch (error) {
-        if (onceItem && (await this.appendedOnce(error, once as string))) return [];
+        if (guard && (await guardFailed(error, guard))) return [];
         if (!isCounterRace(error) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
         if (guessed) continue;
         // Another appender took these numbers: read the counter again after a short random pause.
@@ -229,15 +257,6 @@ export class Outbox {
       new GetCommand({ TableName: this.table.tableName, Key: keys.outboxOnce(once), ConsistentRead: true }),
     );
     return out.Item?.fromSeq as number | undefined;
-  }
-
-  /** Whether a cancelled transaction failed because the append `once` under this id was made before. */
-  private async appendedOnce(error: unknown, once: string): Promise<boolean> {
-    const e = error as { name?: string; CancellationReasons?: { Code?: string }[] } | undefined;
-    if (e?.name !== 'TransactionCanceledException') return false;
-    const reasons = e.CancellationReasons ?? [];
-    if (reasons.length > 0) return reasons.at(-1)?.Code === 'ConditionalCheckFailed';
-    return (await this.appendedOnceAt(once)) !== undefined;
   }
 
   /** Events with a sequence greater than `since`, in order, at most `limit`. Expired events are absent. */
@@ -313,6 +332,15 @@ function chunk(events: readonly NewEvent[]): NewEvent[][] {
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/** Whether a cancelled transaction failed on the guard's condition (the guard's change was made before). */
+async function guardFailed(error: unknown, guard: OutboxGuard): Promise<boolean> {
+  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] } | undefined;
+  if (e?.name !== 'TransactionCanceledException') return false;
+  const reasons = e.CancellationReasons ?? [];
+  if (reasons.length > 0) return reasons.at(-1)?.Code === 'ConditionalCheckFailed';
+  return guard.madeBefore();
 }
 
 /** The transaction was cancelled because the counter moved (another appender won the race). */

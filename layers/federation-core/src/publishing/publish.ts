@@ -4,7 +4,7 @@
  * event that cannot be posted stays in the outbox, where the control plane's `sync` finds it.
  */
 import { toFederationError } from '../errors.js';
-import type { NewEvent, Outbox, OutboxEvent } from '../ledger/outbox.js';
+import type { AppendOptions, NewEvent, Outbox, OutboxEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import type { RelayPublisher } from './ports.js';
 
@@ -24,15 +24,16 @@ export async function publishAppended(
   }
 }
 
-/** Appends events to the outbox, then publishes them (see {@link publishAppended}). */
+/** Appends events to the outbox (with `options`, see `Outbox.append`), then publishes them (see {@link publishAppended}). */
 export async function appendAndPublish(
   outbox: Pick<Outbox, 'append'>,
   publisher: RelayPublisher,
   events: readonly NewEvent[],
   logger?: Pick<Logger, 'warn'>,
+  options?: AppendOptions,
 ): Promise<OutboxEvent[]> {
   if (events.length === 0) return [];
-  const stored = await outbox.append(events);
+  const stored = await outbox.append(events, options);
   await publishAppended(publisher, stored, logger);
   return stored;
 }

@@ -13,7 +13,7 @@ import { appendAndPublish } from '../publishing/publish.js';
 import { parseSubscriptionsEvent, type SweepRequest } from './schema.js';
 import type { RevokeKeysResult, SubscribeResult, SubscriptionService, UnsubscribeResult } from './service.js';
 import { type SweepResult, sweeperDisabledError } from './sweeper.js';
-import type { SubscriptionView } from './views.js';
+import type { EmitEvents, SubscriptionView } from './views.js';
 
 export interface SubscriptionsFunctionDeps {
   readonly service: Pick<SubscriptionService, 'subscribe' | 'unsubscribe' | 'get' | 'revokeKeys'>;
@@ -43,6 +43,8 @@ export async function runSubscriptionsFunction(
   remainingMs?: number,
 ): Promise<SubscriptionsResult> {
   const metric = (name: string, value: number) => deps.metrics?.addMetric(name, 'Count', value);
+  const emit: EmitEvents = (events, options) =>
+    appendAndPublish(deps.outbox, deps.publisher, events, deps.logger, options);
   try {
     const request = parseSubscriptionsEvent(event);
     switch (request.action) {
@@ -67,8 +69,7 @@ export async function runSubscriptionsFunction(
       }
       case 'unsubscribe': {
         const { action: _action, ...input } = request;
-        const { result, events } = await deps.service.unsubscribe(input);
-        await appendAndPublish(deps.outbox, deps.publisher, events, deps.logger);
+        const { result, events } = await deps.service.unsubscribe(input, emit);
         metric(METRICS.revoked, 1);
         deps.logger?.info('unsubscribe answered', {
           subscriptionId: result.subscriptionId,
@@ -82,10 +83,8 @@ export async function runSubscriptionsFunction(
       }
       case 'revoke-keys': {
         const { action: _action, ...input } = request;
-        // Each event reaches the outbox before the ledger says the key is gone (at least once).
-        const result = await deps.service.revokeKeys(input, (events) =>
-          appendAndPublish(deps.outbox, deps.publisher, events, deps.logger),
-        );
+        // Each event reaches the outbox in one transaction with the ledger's "key deleted" mark.
+        const result = await deps.service.revokeKeys(input, emit);
         metric(METRICS.revokedKeysDeleted, result.deleted.length);
         deps.logger?.info('revoke-keys answered', {
           deleted: result.deleted.length,

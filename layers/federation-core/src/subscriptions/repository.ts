@@ -3,6 +3,7 @@
  * conditional writes move a subscription through its states, including the lost-key sweeper's writes.
  */
 import { GetCommand, PutCommand, paginateQuery, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { OutboxGuard } from '../ledger/outbox.js';
 import { isConditionFailed, keys, type LedgerTable } from '../ledger/table.js';
 import { SubscriptionStatus } from '../model.js';
 
@@ -337,6 +338,24 @@ export class SubscriptionRepository {
     });
   }
 
+  /**
+   * "The key of this REVOKED subscription is deleted" as an outbox guard: it commits with the
+   * subscription's `subscription.revoked` event in one transaction, and a record already marked (by a
+   * concurrent or earlier call, with its event) makes the append append nothing.
+   */
+  keyDeletedGuard(subscriptionId: string, at: string): OutboxGuard {
+    return {
+      write: () => ({
+        Update: this.updateInput(subscriptionId, {
+          set: { keyDeleted: true, keyDeletedAt: at },
+          condition: '#status = :revoked AND (attribute_not_exists(keyDeleted) OR keyDeleted = :false)',
+          values: { ':revoked': SubscriptionStatus.REVOKED, ':false': false },
+        }),
+      }),
+      madeBefore: async () => (await this.get(subscriptionId))?.keyDeleted === true,
+    };
+  }
+
   /** Every subscription on one usage plan of one account-region (for plan removal), any status. */
   async listByUsagePlan(
     accountId: string,
@@ -503,16 +522,21 @@ export class SubscriptionRepository {
    */
   private async update(
     subscriptionId: string,
-    change: {
-      set: Record<string, unknown>;
-      add?: Record<string, number>;
-      append?: Record<string, unknown[]>;
-      remove?: readonly string[];
-      condition: string;
-      values: Record<string, unknown>;
-      touch?: boolean;
-    },
+    change: RecordChange,
   ): Promise<SubscriptionRecord | undefined> {
+    try {
+      const out = await this.table.client.send(
+        new UpdateCommand({ ...this.updateInput(subscriptionId, change), ReturnValues: 'ALL_NEW' }),
+      );
+      return out.Attributes ? toRecord(out.Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The `UpdateItem` of a change to the record (also the `Update` of a transaction, see {@link keyDeletedGuard}). */
+  private updateInput(subscriptionId: string, change: RecordChange) {
     const names: Record<string, string> = change.condition.includes('#status') ? { '#status': 'status' } : {};
     const values: Record<string, unknown> = { ...change.values };
     const sets: string[] = [];
@@ -543,22 +567,24 @@ export class SubscriptionRepository {
     if (sets.length > 0) clauses.push(`SET ${sets.join(', ')}`);
     if (adds.length > 0) clauses.push(`ADD ${adds.join(', ')}`);
     if (removes.length > 0) clauses.push(`REMOVE ${removes.join(', ')}`);
-    try {
-      const out = await this.table.client.send(
-        new UpdateCommand({
-          TableName: this.table.tableName,
-          Key: keys.subscription(subscriptionId),
-          UpdateExpression: clauses.join(' '),
-          ConditionExpression: `attribute_exists(pk) AND ${change.condition}`,
-          ExpressionAttributeNames: names,
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return out.Attributes ? toRecord(out.Attributes) : undefined;
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw error;
-    }
+    return {
+      TableName: this.table.tableName,
+      Key: keys.subscription(subscriptionId),
+      UpdateExpression: clauses.join(' '),
+      ConditionExpression: `attribute_exists(pk) AND ${change.condition}`,
+      ExpressionAttributeNames: names,
+      ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+    };
   }
+}
+
+/** A conditional change to a `SUB#` record: fields to set, add to, append to and remove. */
+interface RecordChange {
+  readonly set: Record<string, unknown>;
+  readonly add?: Record<string, number>;
+  readonly append?: Record<string, unknown[]>;
+  readonly remove?: readonly string[];
+  readonly condition: string;
+  readonly values: Record<string, unknown>;
+  readonly touch?: boolean;
 }

@@ -15,7 +15,7 @@ import {
   toFederationError,
 } from '../errors.js';
 import type { CatalogRepository } from '../ledger/catalog.js';
-import type { NewEvent } from '../ledger/outbox.js';
+import type { OutboxEvent } from '../ledger/outbox.js';
 import type { Logger } from '../logger.js';
 import type { FederatedApi } from '../model.js';
 import { SubscriptionStatus } from '../model.js';
@@ -33,7 +33,7 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from './schema.js';
-import { revokedEvent, type SubscriptionView, toView, type WithEvents } from './views.js';
+import { type EmitEvents, revokedEvent, type SubscriptionView, toView, type WithEvents } from './views.js';
 
 /** Steps of a subscribe, in order. A hook runs after each (see {@link SubscriptionHooks}). */
 export const SubscribeStep = {
@@ -92,6 +92,12 @@ export interface SubscribeResult {
 export interface UnsubscribeResult {
   readonly subscriptionId: string;
   readonly status: typeof SubscriptionStatus.REVOKED;
+}
+
+/** An unsubscribe's answer and the events it appended (none when an earlier call had finished it). */
+export interface UnsubscribeOutcome {
+  readonly result: UnsubscribeResult;
+  readonly events: readonly OutboxEvent[];
 }
 
 /** The saga's ledger, catalog, sources and key material, and its API Gateway access (clients, buckets, retry). */
@@ -251,22 +257,21 @@ export class SubscriptionService {
 
   /**
    * Revokes the subscription: REVOKED in the ledger, then `DeleteApiKey` in the key's own
-   * account-region. A key already gone counts as deleted; a repeat answers the same and finishes a
-   * deletion that failed before. The first revocation yields a `subscription.revoked` event.
+   * account-region, then its `subscription.revoked` (`keyDeleted: true`) through `emit`, in one
+   * transaction with the record's `keyDeleted` mark. A key already gone counts as deleted; a repeat
+   * answers the same and finishes what a failed call left, event included; a call that finds the key
+   * marked deleted emits nothing (the call that marked it emitted the event).
    */
-  async unsubscribe(input: unknown): Promise<WithEvents<UnsubscribeResult>> {
+  async unsubscribe(input: unknown, emit: EmitEvents): Promise<UnsubscribeOutcome> {
     const { subscriptionId } = parseRequest(UnsubscribeRequestSchema, input, 'unsubscribe');
-    // This call revoked it (its event is built once the key is gone, and says so).
-    let revokedHere = false;
     // The revoke write first, with no read before it (the usual case: an ACTIVE subscription); the
     // record is read only when the write's condition did not hold.
-    let record = await this.deps.subscriptions.revoke(
-      subscriptionId,
-      [SubscriptionStatus.ACTIVE],
-      RevokeReason.UNSUBSCRIBED,
-    );
-    if (record) revokedHere = true;
-    else record = await this.deps.subscriptions.get(subscriptionId);
+    let record =
+      (await this.deps.subscriptions.revoke(
+        subscriptionId,
+        [SubscriptionStatus.ACTIVE],
+        RevokeReason.UNSUBSCRIBED,
+      )) ?? (await this.deps.subscriptions.get(subscriptionId));
     for (let tries = 0; record && record.status !== SubscriptionStatus.REVOKED; tries++) {
       if (
         record.status === SubscriptionStatus.PENDING &&
@@ -281,7 +286,6 @@ export class SubscriptionService {
         RevokeReason.UNSUBSCRIBED,
       );
       if (revoked) {
-        revokedHere = true;
         record = revoked;
         break;
       }
@@ -289,41 +293,29 @@ export class SubscriptionService {
       record = await this.deps.subscriptions.get(subscriptionId);
     }
     if (!record) throw new NotFoundError(`Subscription ${subscriptionId} does not exist`);
-    if (record.apiKeyId && !record.keyDeleted) await this.apiKeys.delete(record, record.apiKeyId);
-    const markedHere = !record.keyDeleted;
-    if (markedHere) {
-      const at = new Date(this.now()).toISOString();
-      record = (await this.deps.subscriptions.markKeyDeleted(subscriptionId, at)) ?? {
-        ...record,
-        keyDeleted: true,
-        keyDeletedAt: at,
-      };
-    }
-    // Appended by the caller after this answer: the key is gone by then (`keyDeleted: true`). A repeat
-    // that finishes a deletion a failed call left says so too (that call's event was never appended).
-    const events: NewEvent[] = revokedHere || markedHere ? [revokedEvent(record)] : [];
+    const result = { subscriptionId, status: SubscriptionStatus.REVOKED } as const;
+    if (record.keyDeleted) return { result, events: [] };
+    if (record.apiKeyId) await this.apiKeys.delete(record, record.apiKeyId);
+    const events = await this.emitKeyDeleted(record, emit);
     this.deps.logger?.info('subscription revoked', {
       subscriptionId,
       apiKeyId: record.apiKeyId,
       reason: record.revokeReason,
     });
-    return { result: { subscriptionId, status: SubscriptionStatus.REVOKED }, events };
+    return { result, events };
   }
 
   /**
    * The internal `revoke-keys` action: discovery hands over the subscriptions a plan removal revoked
    * (asynchronous invoke, retried by Lambda). For each REVOKED record whose key is not yet deleted:
    * `DeleteApiKey` through the key bucket (a key already gone counts as deleted), then its
-   * `subscription.revoked` with `keyDeleted: true` goes to `emit` (the outbox), then the ledger marks
-   * `keyDeleted`. A crash between any two steps repeats the rest on the next attempt (the event at
-   * least once, never lost). A record that is not REVOKED is left alone (this action revokes nothing:
+   * `subscription.revoked` with `keyDeleted: true` goes to `emit` in one transaction with the ledger's
+   * `keyDeleted` mark. A crash after the deletion repeats the rest on the next attempt (the event
+   * exactly once, never lost). A record that is not REVOKED is left alone (this action revokes nothing:
    * it never deletes the key of a live subscription); an unknown id is skipped. Every id is tried; the
    * first failure is thrown after, so Lambda retries the invocation.
    */
-  async revokeKeys(
-    input: unknown,
-    emit: (events: NewEvent[]) => Promise<unknown>,
-  ): Promise<RevokeKeysResult> {
+  async revokeKeys(input: unknown, emit: EmitEvents): Promise<RevokeKeysResult> {
     const { subscriptionIds } = parseRequest(RevokeKeysRequestSchema, input, 'revoke-keys');
     const result: { deleted: string[]; alreadyDeleted: string[]; skipped: string[] } = {
       deleted: [],
@@ -346,9 +338,10 @@ export class SubscriptionService {
           await this.apiKeys.delete(record, record.apiKeyId);
           await this.hook(RevokeKeysStep.KEY_DELETED, subscriptionId, record.apiKeyId);
         }
-        const at = new Date(this.now()).toISOString();
-        await emit([revokedEvent({ ...record, keyDeleted: true, keyDeletedAt: at })]);
-        await this.deps.subscriptions.markKeyDeleted(subscriptionId, at);
+        if ((await this.emitKeyDeleted(record, emit)).length === 0) {
+          result.alreadyDeleted.push(subscriptionId); // a concurrent call marked it, with its event
+          continue;
+        }
         result.deleted.push(subscriptionId);
         this.deps.logger?.info('revoked subscription key deleted', {
           subscriptionId,
@@ -366,6 +359,14 @@ export class SubscriptionService {
     }
     if (failure !== undefined) throw failure;
     return result;
+  }
+
+  /** `subscription.revoked` with `keyDeleted: true`, appended with the record's mark (see {@link EmitEvents}). */
+  private emitKeyDeleted(record: SubscriptionRecord, emit: EmitEvents): Promise<readonly OutboxEvent[]> {
+    const at = new Date(this.now()).toISOString();
+    return emit([revokedEvent({ ...record, keyDeleted: true, keyDeletedAt: at })], {
+      guard: this.deps.subscriptions.keyDeletedGuard(record.subscriptionId, at),
+    });
   }
 
   /** The subscription's record without any key value. */

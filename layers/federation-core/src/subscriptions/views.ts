@@ -2,7 +2,7 @@
  * What the subscriptions core shows outward about a ledger record: the `get` view (never a key value,
  * hash or lease) and the `subscription.revoked` event.
  */
-import type { NewEvent } from '../ledger/outbox.js';
+import type { NewEvent, OutboxEvent, OutboxGuard } from '../ledger/outbox.js';
 import { EventType } from '../model.js';
 import { RevokeReason, type SubscriptionRecord } from './repository.js';
 
@@ -36,11 +36,21 @@ export type SubscriptionView = Pick<
   readonly lostKeys: number;
 };
 
-/** What `unsubscribe` and `revokeForRemovedPlan` hand back: the answer and the events to append. */
+/** What `revokeForRemovedPlan` hands back: the answer and the events to append. */
 export interface WithEvents<T> {
   readonly result: T;
   readonly events: NewEvent[];
 }
+
+/**
+ * How the service appends the events of a change it makes with them (the outbox's append, then the
+ * relay): the guard's write commits in the events' transaction, and `[]` comes back when the guard says
+ * the change was made before.
+ */
+export type EmitEvents = (
+  events: NewEvent[],
+  options?: { guard?: OutboxGuard },
+) => Promise<readonly OutboxEvent[]>;
 
 /** The public view of a record: no key value, no hash, no lease. */
 export function toView(record: SubscriptionRecord): SubscriptionView {
