@@ -44,6 +44,8 @@ export async function fanOutHarness(
     budget?: () => StepBudget;
     maxConcurrency?: number;
     harness?: DiscoveryHarness;
+    /** The account-regions' buckets (default 100/s, burst 100). */
+    rateLimit?: { ratePerSecond: number; burst: number };
   } = {},
 ): Promise<FanOutHarness> {
   const h = options.harness ?? (await discoveryHarness(emu, config));
@@ -80,7 +82,7 @@ export async function fanOutHarness(
         replies.push(reply);
       },
     },
-    limiters: new RateLimiterRegistry({ ratePerSecond: 100, burst: 100 }),
+    limiters: new RateLimiterRegistry(options.rateLimit ?? { ratePerSecond: 100, burst: 100 }),
     settings: {
       sources: agent.sources,
       defaultRegion: emu.region,

@@ -29,14 +29,22 @@ import type { RelayPublisher } from '../publishing/ports.js';
 import { publishAppended } from '../publishing/publish.js';
 import { expandUnits, type UnitExpansionDeps, type UnitSpec } from './organization.js';
 import type { ReaderRetryOptions } from './reader.js';
-import { type FanOutRunLedger, type FanOutRunRecord, type ReplyTo, RunStatus } from './run-ledger.js';
+import {
+  type FanOutRunLedger,
+  type FanOutRunRecord,
+  outcomeErrors,
+  type ReplyTo,
+  RunStatus,
+} from './run-ledger.js';
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
+  type BoundedErrors,
   boundErrors,
   type DiscoveryError,
   type DiscoverySummary,
   emptyCounts,
+  joinErrors,
 } from './summary.js';
 import {
   newUnitState,
@@ -530,22 +538,26 @@ export async function runSummary(
 ): Promise<FanOutSummary> {
   const units = await deps.ledger.listUnits(run.runId);
   const accountRegions: AccountRegionSummary[] = [];
-  const errors: DiscoveryError[] = [];
+  const errors: BoundedErrors[] = [];
   for (const unit of units) {
     if (unit.outcome) {
       accountRegions.push(unit.outcome.summary);
-      errors.push(...unit.outcome.errors);
+      errors.push(outcomeErrors(unit.outcome));
       continue;
     }
     accountRegions.push(failedSummary(unit.spec));
-    errors.push({
-      source: unit.spec.source,
-      accountId: unit.spec.accountId,
-      region: unit.spec.region,
-      operation: 'fan-out',
-      code: 'DEADLINE',
-      message: "the run's deadline passed before this account-region ended",
-    });
+    errors.push(
+      boundErrors([
+        {
+          source: unit.spec.source,
+          accountId: unit.spec.accountId,
+          region: unit.spec.region,
+          operation: 'fan-out',
+          code: 'DEADLINE',
+          message: "the run's deadline passed before this account-region ended",
+        },
+      ]),
+    );
   }
   const unfinished = run.unitsDone < run.unitsTotal;
   return {
@@ -560,7 +572,7 @@ export async function runSummary(
     apiCalls: run.apiCalls,
     throttles: run.throttles,
     accountRegions,
-    ...boundErrors(errors),
+    ...joinErrors(errors),
     events: run.events,
     fanOut: {
       units: run.unitsTotal,

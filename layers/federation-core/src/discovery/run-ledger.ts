@@ -6,7 +6,8 @@
  *   events, invocations, statuses), in one transaction with the unit's own record, so a unit is counted
  *   once. Constant size whatever the number of units (DynamoDB's 400 KB item limit).
  * - `UNIT#<source>#<account>#<region>` — one per account-region: its claim (which invocation works on
- *   it, which continuation is current), its checkpoint's address and, once ended, its summary and errors.
+ *   it, which continuation is current), its checkpoint's address and, once ended, its summary and errors
+ *   (bounded like a run summary's: the first in full, all counted by code).
  * - `CKPT#<unit>#<continuation>#<part>` — a unit's checkpoint, gzip'ed JSON cut into parts.
  *
  * Unit and checkpoint items expire (TTL) after `retentionDays`; the run record stays, like any `RUN#`.
@@ -24,7 +25,13 @@ import {
 import { ErrorCode, FederationError } from '../errors.js';
 import { epochSeconds, isConditionFailed, keys, type LedgerTable } from '../ledger/table.js';
 import type { UnitSpec } from './organization.js';
-import type { AccountRegionSummary, DiscoveryCounts, DiscoveryError } from './summary.js';
+import {
+  type AccountRegionSummary,
+  type BoundedErrors,
+  boundErrors,
+  type DiscoveryCounts,
+  type DiscoveryError,
+} from './summary.js';
 
 /** Bytes of gzip data per checkpoint part (room for keys under the 400 KB item limit). */
 const CHECKPOINT_PART_BYTES = 350 * 1024;
@@ -76,12 +83,29 @@ export interface FanOutRunRecord {
 /** A unit's outcome once it ended. */
 export interface UnitOutcome {
   readonly summary: AccountRegionSummary;
+  /** Every error of the unit; its UNIT# item keeps them bounded ({@link StoredUnitOutcome}). */
   readonly errors: readonly DiscoveryError[];
   /** Events it appended. */
   readonly events: number;
   readonly invocations: number;
   /** The unit's account lacks the organisation scope's role. */
   readonly withoutRole?: boolean;
+}
+
+/**
+ * A unit's outcome as its UNIT# item holds it: the errors bounded like a run summary's (the first in
+ * full, all counted by code), so that an account-region with thousands of failed calls still ends under
+ * DynamoDB's 400 KB item limit. Items written before the bound have no counts: all their errors are listed.
+ */
+export type StoredUnitOutcome = Omit<UnitOutcome, 'errors'> &
+  Pick<BoundedErrors, 'errors'> &
+  Partial<Omit<BoundedErrors, 'errors'>>;
+
+/** The bounded errors of a stored outcome (counted from the list for items written before the bound). */
+export function outcomeErrors(outcome: StoredUnitOutcome): BoundedErrors {
+  return outcome.errorCount !== undefined && outcome.errorsByCode !== undefined
+    ? { errors: outcome.errors, errorCount: outcome.errorCount, errorsByCode: outcome.errorsByCode }
+    : boundErrors(outcome.errors);
 }
 
 export interface UnitRecord {
@@ -94,7 +118,7 @@ export interface UnitRecord {
   readonly checkpointParts?: number;
   readonly invocations: number;
   readonly ended?: boolean;
-  readonly outcome?: UnitOutcome;
+  readonly outcome?: StoredUnitOutcome;
 }
 
 export interface RunLedgerOptions {
@@ -420,7 +444,7 @@ export class FanOutRunLedger {
                 ExpressionAttributeNames: { '#claim': 'claim' },
                 ExpressionAttributeValues: {
                   ':true2': true,
-                  ':outcome': outcome,
+                  ':outcome': { ...outcome, ...boundErrors(outcome.errors) } satisfies StoredUnitOutcome,
                   ...(invocation ? { ':inv': invocation } : {}),
                 },
               },

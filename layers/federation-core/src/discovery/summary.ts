@@ -90,23 +90,41 @@ export interface DiscoverySummary {
 export const SUMMARY_ERRORS_MAX = 100;
 export const ERROR_MESSAGE_MAX = 500;
 
+/** A run's (or a fanned-out unit's) errors: the first in full, all of them counted by code. */
+export type BoundedErrors = Pick<DiscoverySummary, 'errors' | 'errorCount' | 'errorsByCode'>;
+
 /** The summary's error fields: the first errors in full (messages cut), all of them counted by code. */
-export function boundErrors(
-  errors: readonly DiscoveryError[],
-): Pick<DiscoverySummary, 'errors' | 'errorCount' | 'errorsByCode'> {
+export function boundErrors(errors: readonly DiscoveryError[]): BoundedErrors {
   const errorsByCode: Record<string, number> = {};
   for (const e of errors) errorsByCode[e.code] = (errorsByCode[e.code] ?? 0) + 1;
   return {
-    errors: errors
-      .slice(0, SUMMARY_ERRORS_MAX)
-      .map((e) =>
-        e.message.length > ERROR_MESSAGE_MAX
-          ? { ...e, message: `${e.message.slice(0, ERROR_MESSAGE_MAX)}…` }
-          : e,
-      ),
+    errors: errors.slice(0, SUMMARY_ERRORS_MAX).map(cutMessage),
     errorCount: errors.length,
     errorsByCode,
   };
+}
+
+/**
+ * Bounded errors of several parts (the units of a fanned-out run) as one: the first listed errors of
+ * the parts, in order, up to {@link SUMMARY_ERRORS_MAX}, and the counts added up.
+ */
+export function joinErrors(parts: readonly BoundedErrors[]): BoundedErrors {
+  const errors: DiscoveryError[] = [];
+  const errorsByCode: Record<string, number> = {};
+  let errorCount = 0;
+  for (const part of parts) {
+    for (const e of part.errors) if (errors.length < SUMMARY_ERRORS_MAX) errors.push(cutMessage(e));
+    for (const [code, n] of Object.entries(part.errorsByCode))
+      errorsByCode[code] = (errorsByCode[code] ?? 0) + n;
+    errorCount += part.errorCount;
+  }
+  return { errors, errorCount, errorsByCode };
+}
+
+function cutMessage(e: DiscoveryError): DiscoveryError {
+  return e.message.length > ERROR_MESSAGE_MAX
+    ? { ...e, message: `${e.message.slice(0, ERROR_MESSAGE_MAX)}…` }
+    : e;
 }
 
 export function emptyCounts(): DiscoveryCounts {
