@@ -9,7 +9,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type MotoServer, resetMoto, startMoto } from '../emulator/moto.js';
-import { DEFAULT_ACCOUNT_ID, type FidelityProxy, startFidelityProxy } from '../emulator/proxy.js';
+import {
+  API_KEY_OPERATION_QUOTAS,
+  DEFAULT_ACCOUNT_ID,
+  type FidelityProxy,
+  startFidelityProxy,
+} from '../emulator/proxy.js';
 import { generateSeed, type SeedDescription, type SeedResult, seed } from '../emulator/seeder.js';
 import type { AgentConfigInput } from '../layers/federation-core/src/index.js';
 import { createLedgerTable } from '../layers/federation-core/src/index.js';
@@ -20,6 +25,11 @@ export const MEMBER_ACCOUNT_ID = '210987654321';
 export const MEMBER_ROLE_ARN = `arn:aws:iam::${MEMBER_ACCOUNT_ID}:role/federation-discovery`;
 /** API Gateway's management-API limit per account-region, enforced by the proxy and used by the agent. */
 export const THROTTLE = { ratePerSecond: 10, burst: 40 } as const;
+/**
+ * The key operations' own quota (`CreateApiKey`, `DeleteApiKey`: 5 requests/s), enforced by the proxy and
+ * given whole to the agent's key bucket (`apiKeyRateLimit`), as `THROTTLE` is to its account bucket.
+ */
+export const KEY_THROTTLE = API_KEY_OPERATION_QUOTAS.CreateApiKey;
 /** Latency the proxy adds to every API Gateway call. */
 export const LATENCY_MS = 20;
 /** Share of APIs attached to no usage plan (the rest have a plan on every stage). */
@@ -61,6 +71,7 @@ export function agentConfig(tableName: string, names: Secrets): AgentConfigInput
       { name: 'member', roleArn: MEMBER_ROLE_ARN, regions: [...REGIONS] },
     ],
     rateLimit: { ...THROTTLE },
+    apiKeyRateLimit: { ...KEY_THROTTLE },
     concurrency: 4,
     tableName,
     relayTokenSecretName: names.relayTokenSecretName,
@@ -140,7 +151,7 @@ export async function startBenchEnv(): Promise<BenchEnv> {
       proxy.resetAll();
     },
     armProxy() {
-      proxy.setThrottle({ ...THROTTLE });
+      proxy.setThrottle({ ...THROTTLE, operations: API_KEY_OPERATION_QUOTAS });
       proxy.setFaults({ seed: 1, rates: {}, latencyMs: LATENCY_MS });
     },
     async createTable(name) {
