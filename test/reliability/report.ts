@@ -18,6 +18,7 @@ export const SCENARIOS = [
   'relay',
   'syncAppends',
   'revocations',
+  'summarySize',
   'hostile',
   'authentication',
 ] as const;
