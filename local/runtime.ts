@@ -14,7 +14,8 @@
  *   Lambda endpoint (so relay-command's `InvocationType: Event` for `discover` works as on AWS), the
  *   rest reaches the AWS endpoint (the proxy, or the user's endpoint). `@connections` needs no routing: the
  *   functions' `FED_CONNECTIONS_URL` is the WebSocket API emulator itself.
- * - A scheduler runs discovery at start and every `scheduleSeconds`, like the EventBridge rule.
+ * - A scheduler runs discovery at start and every `scheduleSeconds`, like the EventBridge rule, and the
+ *   subscriptions function's `finish-revocations` every hour, like its rule.
  *
  * The handler modules read the environment once, at import (cold start): one runtime per process.
  */
@@ -78,6 +79,9 @@ const TIMEOUTS_MS: Record<string, number> = {
   'relay-connection': 10_000,
   'relay-command': 300_000,
 };
+
+/** The subscriptions function's `finish-revocations` schedule, as the CDK app's rule (hourly). */
+const FINISH_REVOCATIONS_INTERVAL_MS = 3_600_000;
 
 /** Retries of failed asynchronous invocations, as the CDK app configures them (default 0). */
 const ASYNC_RETRIES: Record<string, number> = { subscriptions: 2 };
@@ -283,10 +287,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   } = {};
   let stopped: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let revocationTimer: NodeJS.Timeout | undefined;
   let discoveryRun: Promise<unknown> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       clearInterval(timer);
+      clearInterval(revocationTimer);
       failed(new Error('the local runtime is stopping'));
       await discoveryRun?.catch(() => undefined);
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
@@ -558,6 +564,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }, scheduleSeconds * 1000);
       timer.unref();
     }
+    // As the subscriptions function's hourly rule (infra/constructs/subscriptions.ts).
+    revocationTimer = setInterval(() => {
+      if (stopped) return;
+      const context = createLambdaContext({
+        functionName: FUNCTION_NAMES.subscriptions,
+        region,
+        accountId,
+        timeoutMs: TIMEOUTS_MS.subscriptions,
+      });
+      fn(FUNCTION_NAMES.subscriptions)({ action: 'finish-revocations' }, context).catch((error: unknown) =>
+        onError('scheduled finish-revocations', error),
+      );
+    }, FINISH_REVOCATIONS_INTERVAL_MS);
+    revocationTimer.unref();
 
     return {
       relayUrl: relay.url,

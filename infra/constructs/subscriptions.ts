@@ -1,5 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -36,7 +38,9 @@ export interface SubscriptionsProps {
  * the opt-in `apigateway:GET` on `/apikeys` of the lost-key sweeper). Invoked by the relay and by
  * operators (`aws lambda invoke`), synchronously, and by discovery asynchronously (`revoke-keys`: the
  * keys of subscriptions a plan removal revoked): those invocations are retried twice by Lambda and the
- * last failure lands in a dead-letter queue (on-failure destination).
+ * last failure lands in a dead-letter queue (on-failure destination). An hourly schedule invokes it with
+ * `finish-revocations`, which deletes the keys of revocations whose deletion was lost (a dead-lettered
+ * `revoke-keys`, an unsubscribe never repeated), so a revoked subscription's key goes without an operator.
  */
 export class Subscriptions extends Construct {
   readonly handler: FederationFunction;
@@ -45,13 +49,16 @@ export class Subscriptions extends Construct {
   readonly apiGatewayPolicy: iam.Policy;
   /** The opt-in `GET /apikeys` of the lost-key sweeper, when `sweepLostKeys` is on. */
   readonly sweepLostKeysPolicy?: iam.Policy;
+  /** The hourly `finish-revocations`. */
+  readonly finishRevocations: events.Rule;
 
   constructor(scope: Construct, id: string, props: SubscriptionsProps) {
     super(scope, id);
     this.deadLetterQueue = deadLetterQueue(this, '(Lambda on-failure destination)');
     this.handler = new FederationFunction(this, 'Handler', {
       name: 'subscriptions',
-      description: 'apigw-federation: subscribe/unsubscribe/get (API keys on usage plans), revoke-keys',
+      description:
+        'apigw-federation: subscribe/unsubscribe/get (API keys on usage plans), revoke-keys, finish-revocations',
       coreLayer: props.coreLayer,
       environment: props.environment,
       // Only asynchronous invocations are retried (discovery's `revoke-keys`, idempotent); the relay's
@@ -72,6 +79,19 @@ export class Subscriptions extends Construct {
     });
     this.apiGatewayPolicy = access.policy;
     this.sweepLostKeysPolicy = access.optInPolicy;
+
+    this.finishRevocations = new events.Rule(this, 'FinishRevocations', {
+      description: 'apigw-federation: delete the keys of revoked subscriptions whose deletion was lost',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [
+        new targets.LambdaFunction(this.handler.function, {
+          event: events.RuleTargetInput.fromObject({ action: 'finish-revocations' }),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+        }),
+      ],
+    });
   }
 
   /** Lets `grantee` invoke the subscriptions function. */

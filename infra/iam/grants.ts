@@ -18,14 +18,18 @@ export const LEDGER_ACTIONS = [
 ] as const;
 
 /**
- * Read/write access to the ledger items and its one index (`gsi1`), named exactly: unlike
+ * Read/write access to the ledger items and its indexes (`gsi1`, `gsi2`), named exactly: unlike
  * `grantReadWriteData` (which grants `index/*`), no wildcard.
  */
 export function grantLedger(grantee: iam.IGrantable, table: dynamodb.ITable): iam.Grant {
   return iam.Grant.addToPrincipal({
     grantee,
     actions: [...LEDGER_ACTIONS],
-    resourceArns: [table.tableArn, `${table.tableArn}/index/${LEDGER_KEYS.gsi1.name}`],
+    resourceArns: [
+      table.tableArn,
+      `${table.tableArn}/index/${LEDGER_KEYS.gsi1.name}`,
+      `${table.tableArn}/index/${LEDGER_KEYS.gsi2.name}`,
+    ],
   });
 }
 

@@ -50,6 +50,13 @@ export class StatefulStack extends Stack {
       sortKey: { name: LEDGER_KEYS.gsi1.sortKey, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    // Sparse: only REVOKED subscriptions whose key is still to be deleted (finish-revocations lists them).
+    this.table.addGlobalSecondaryIndex({
+      indexName: LEDGER_KEYS.gsi2.name,
+      partitionKey: { name: LEDGER_KEYS.gsi2.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: LEDGER_KEYS.gsi2.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
     (this.table.node.defaultChild as dynamodb.CfnTable).overrideLogicalId(LEDGER_TABLE_LOGICAL_ID);
     this.apiKeySecretName = props.apiKeySecretName ?? 'ApigwFederation/api-key-hmac';
     this.apiKeySecret = new secretsmanager.Secret(this, 'ApiKeyHmac', {

@@ -31,14 +31,23 @@ describe('change events in the CDK app', () => {
     expect(ofType(off.federation, 'AWS::Lambda::EventSourceMapping')).toHaveLength(0);
     expect(ofType(off.federation, 'AWS::Events::EventBusPolicy')).toHaveLength(0);
     const rules = ofType(off.federation, 'AWS::Events::Rule');
-    expect(rules.map((r) => r.Properties?.ScheduleExpression)).toEqual(['rate(15 minutes)']);
+    // discovery's, and the subscriptions function's hourly finish-revocations
+    expect(rules.map((r) => r.Properties?.ScheduleExpression).sort()).toEqual([
+      'rate(1 hour)',
+      'rate(15 minutes)',
+    ]);
     expect(ofType(off.member as Template, 'AWS::Events::Rule')).toHaveLength(0);
     expect(off.stacks.forwarding).toEqual([]);
   });
 
   it('routes the API Gateway write calls through a queue with a batching window to discovery', () => {
     const rules = ofType(on.federation, 'AWS::Events::Rule');
-    expect(rules.map((r) => r.Properties?.ScheduleExpression).filter(Boolean)).toEqual(['rate(6 hours)']);
+    expect(
+      rules
+        .map((r) => r.Properties?.ScheduleExpression)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(['rate(1 hour)', 'rate(6 hours)']);
     const [rule] = rules.filter((r) => r.Properties?.EventPattern);
     expect(rule?.Properties?.EventPattern).toEqual(changeEventPattern());
     for (const name of ['CreateDeployment', 'UpdateStage', 'DeleteRestApi', 'UpdateUsagePlan', 'TagResource'])

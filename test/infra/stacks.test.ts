@@ -406,6 +406,42 @@ describe('FederationStack: discovery schedule', () => {
   });
 });
 
+describe('FederationStack: finish-revocations schedule', () => {
+  it('invokes the subscriptions function hourly with finish-revocations, failures to its dead-letter queue', () => {
+    const subscriptions = functionOf(base.federation, 'subscriptions');
+    const config = Object.values(base.federation.findResources('AWS::Lambda::EventInvokeConfig')).find(
+      (c) => c.Properties.FunctionName.Ref === subscriptions,
+    );
+    const queue = config?.Properties.DestinationConfig.OnFailure.Destination;
+    expect(queue).toBeDefined();
+    base.federation.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [subscriptions, 'Arn'] },
+          Input: JSON.stringify({ action: 'finish-revocations' }),
+          DeadLetterConfig: { Arn: queue },
+        }),
+      ],
+    });
+  });
+
+  it('lets the functions query the sparse gsi2 the revocations are listed through, and no other index', () => {
+    const indexes = new Set<string>();
+    for (const policy of Object.values(base.federation.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        for (const resource of [statement.Resource].flat()) {
+          const text = JSON.stringify(resource);
+          const index = /\/index\/([^"]*)/.exec(text)?.[1];
+          if (index) indexes.add(index);
+        }
+      }
+    }
+    expect([...indexes].sort()).toEqual(['gsi1', 'gsi2']);
+  });
+});
+
 describe('FederationStack: relay', () => {
   it('gives relay-command a multi-minute timeout beyond what it waits for, no async retry, and itself to invoke', () => {
     const fn = (name: string) => resourcesOf(base.federation)[functionOf(base.federation, name)]!.Properties!;

@@ -158,6 +158,22 @@ describe('subscriptions handler', () => {
     expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
   });
 
+  it('answers the scheduled finish-revocations event as the rule sends it', async () => {
+    await handler(subscribeEvent());
+    // A revocation of a moment ago is its own hand-over's: the schedule leaves it (and the live key) alone.
+    await handler({ action: 'unsubscribe', subscriptionId: 'sub-1' });
+    expect(await handler({ action: 'finish-revocations' })).toEqual({
+      deleted: [],
+      alreadyDeleted: [],
+      skipped: [],
+      failed: [],
+      more: false,
+    });
+    expect((await failureOf(handler({ action: 'finish-revocations', limit: 0 }))).errorType).toBe(
+      'ValidationError',
+    );
+  });
+
   it('reports a typed function error that errorFromInvokePayload turns back into code and message', async () => {
     const payload = await failureOf(handler(subscribeEvent({ apiId: 'no-such-api' })));
     expect(payload.errorType).toBe('NotFoundError');

@@ -75,6 +75,8 @@ export interface World {
     hooks?: SubscriptionHooks;
     secretTtlMs?: number;
     limiters?: RateLimiterRegistry;
+    /** The service's clock (the repository keeps the real one). */
+    now?: () => number;
   }): SubscriptionService;
 }
 
@@ -231,6 +233,7 @@ export async function buildWorld(emu: Emulator): Promise<World> {
         limiters: options.limiters ?? limiters,
         retry: { baseDelayMs: 5, maxDelayMs: 50 },
         hooks: options.hooks,
+        ...(options.now ? { now: options.now } : {}),
       }),
   };
 }

@@ -8,7 +8,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
  * The ledger: one DynamoDB table, string keys `pk`/`sk`, one generic GSI (`gsi1pk`/`gsi1sk`) for the
- * few listings that cross partitions, TTL on `expiresAt` (epoch seconds). DynamoDB deletes expired
+ * few listings that cross partitions, a sparse one (`gsi2pk`/`gsi2sk`) for the work still owed (the keys
+ * of revoked subscriptions), TTL on `expiresAt` (epoch seconds). DynamoDB deletes expired
  * items only eventually (an emulator never does), so every reader also treats an item whose
  * `expiresAt` has passed as absent.
  */
@@ -16,6 +17,7 @@ export const LEDGER_KEYS = {
   partitionKey: 'pk',
   sortKey: 'sk',
   gsi1: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  gsi2: { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
   ttlAttribute: 'expiresAt',
 } as const;
 
@@ -40,6 +42,14 @@ export const keys = {
   subscriptionIndex: (accountId: string, region: string, usagePlanId: string, subscriptionId: string) => ({
     gsi1pk: `USAGEPLAN#${accountId}#${region}#${usagePlanId}`,
     gsi1sk: `SUB#${subscriptionId}`,
+  }),
+  /**
+   * A REVOKED subscription whose key is still to be deleted, through the sparse gsi2, oldest
+   * revocation first: set with the revocation, removed with `keyDeleted`.
+   */
+  keyToDelete: (revokedAt: string, subscriptionId: string) => ({
+    gsi2pk: 'KEYS_TO_DELETE',
+    gsi2sk: `${revokedAt}#${subscriptionId}`,
   }),
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' }),
   connectionIndex: (connectionId: string) => ({ gsi1pk: 'CONNECTIONS', gsi1sk: connectionId }),
@@ -100,6 +110,8 @@ export async function createLedgerTable(client: DynamoDBClient, tableName: strin
           { AttributeName: 'sk', AttributeType: 'S' },
           { AttributeName: 'gsi1pk', AttributeType: 'S' },
           { AttributeName: 'gsi1sk', AttributeType: 'S' },
+          { AttributeName: 'gsi2pk', AttributeType: 'S' },
+          { AttributeName: 'gsi2sk', AttributeType: 'S' },
         ],
         KeySchema: [
           { AttributeName: 'pk', KeyType: 'HASH' },
@@ -113,6 +125,14 @@ export async function createLedgerTable(client: DynamoDBClient, tableName: strin
               { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            IndexName: 'gsi2',
+            KeySchema: [
+              { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
       }),

@@ -61,6 +61,20 @@ export const RevokeKeysRequestSchema = z.strictObject({
 });
 export type RevokeKeysRequest = z.infer<typeof RevokeKeysRequestSchema>;
 
+/** Most subscriptions one `finish-revocations` call looks at (default {@link FINISH_REVOCATIONS_DEFAULT}). */
+export const MAX_FINISH_REVOCATIONS = 200;
+export const FINISH_REVOCATIONS_DEFAULT = 50;
+
+/**
+ * The subscriptions function's scheduled `finish-revocations` request (EventBridge, hourly): delete the
+ * keys of subscriptions revoked a while ago whose key is still not deleted (a `revoke-keys` hand-over
+ * that ended in the dead-letter queue, an unsubscribe whose deletion failed and was never repeated).
+ */
+export const FinishRevocationsRequestSchema = z.strictObject({
+  limit: z.number().int().min(1).max(MAX_FINISH_REVOCATIONS).default(FINISH_REVOCATIONS_DEFAULT),
+});
+export type FinishRevocationsRequest = z.infer<typeof FinishRevocationsRequestSchema>;
+
 export type SubscribeRequest = z.infer<typeof SubscribeRequestSchema>;
 export type UnsubscribeRequest = z.infer<typeof UnsubscribeRequestSchema>;
 export type GetSubscriptionRequest = z.infer<typeof GetSubscriptionRequestSchema>;

@@ -1,6 +1,6 @@
 /**
  * The subscriptions function's behaviour, independent of Lambda: one event
- * (`{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep' | 'revoke-keys', ... }`) → one answer, revocations
+ * (`{ action: 'subscribe' | 'unsubscribe' | 'get' | 'sweep' | 'revoke-keys' | 'finish-revocations', ... }`) → one answer, revocations
  * appended to the outbox and published, metrics and a log line per answer. A failure is thrown as
  * the function error Lambda reports (`"<CODE>: <message>"`, see `toInvokeError`).
  */
@@ -11,12 +11,21 @@ import { countError, FEDERATION_METRICS, type MetricsSink } from '../metrics.js'
 import type { RelayPublisher } from '../publishing/ports.js';
 import { appendAndPublish } from '../publishing/publish.js';
 import { parseSubscriptionsEvent, type SweepRequest } from './schema.js';
-import type { RevokeKeysResult, SubscribeResult, SubscriptionService, UnsubscribeResult } from './service.js';
+import type {
+  FinishRevocationsResult,
+  RevokeKeysResult,
+  SubscribeResult,
+  SubscriptionService,
+  UnsubscribeResult,
+} from './service.js';
 import { type SweepResult, sweeperDisabledError } from './sweeper.js';
 import type { EmitEvents, SubscriptionView } from './views.js';
 
 export interface SubscriptionsFunctionDeps {
-  readonly service: Pick<SubscriptionService, 'subscribe' | 'unsubscribe' | 'get' | 'revokeKeys'>;
+  readonly service: Pick<
+    SubscriptionService,
+    'subscribe' | 'unsubscribe' | 'get' | 'revokeKeys' | 'finishRevocations'
+  >;
   readonly outbox: Pick<Outbox, 'append'>;
   readonly publisher: RelayPublisher;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -30,7 +39,8 @@ export type SubscriptionsResult =
   | UnsubscribeResult
   | SubscriptionView
   | SweepResult
-  | RevokeKeysResult;
+  | RevokeKeysResult
+  | FinishRevocationsResult;
 
 /** Time kept back from the Lambda's remaining time (answering, flushing metrics). */
 const RESERVE_MS = 2_000;
@@ -90,6 +100,19 @@ export async function runSubscriptionsFunction(
           deleted: result.deleted.length,
           alreadyDeleted: result.alreadyDeleted.length,
           skipped: result.skipped.length,
+        });
+        return result;
+      }
+      case 'finish-revocations': {
+        const { action: _action, ...input } = request;
+        const result = await deps.service.finishRevocations(input, emit);
+        metric(METRICS.revokedKeysDeleted, result.deleted.length);
+        deps.logger?.info('finish-revocations answered', {
+          deleted: result.deleted.length,
+          alreadyDeleted: result.alreadyDeleted.length,
+          skipped: result.skipped.length,
+          failed: result.failed.length,
+          more: result.more,
         });
         return result;
       }

@@ -2,9 +2,16 @@
  * The ledger's subscription records (`SUB#<subscriptionId>`): the record type and the repository whose
  * conditional writes move a subscription through its states, including the lost-key sweeper's writes.
  */
-import { GetCommand, PutCommand, paginateQuery, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { OutboxGuard } from '../ledger/outbox.js';
-import { isConditionFailed, keys, type LedgerTable } from '../ledger/table.js';
+import { isConditionFailed, keys, LEDGER_KEYS, type LedgerTable } from '../ledger/table.js';
 import { SubscriptionStatus } from '../model.js';
 
 /** How the key value of a subscription is obtained. */
@@ -108,13 +115,16 @@ export interface SubscriptionRepositoryOptions {
   readonly now?: () => Date;
 }
 
-const INTERNAL_FIELDS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind'] as const;
+const INTERNAL_FIELDS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'kind'] as const;
 
 function toRecord(item: Record<string, unknown>): SubscriptionRecord {
   const copy: Record<string, unknown> = { ...item };
   for (const field of INTERNAL_FIELDS) delete copy[field];
   return copy as unknown as SubscriptionRecord;
 }
+
+/** The sparse gsi2 entry of a REVOKED record whose key is still to be deleted (see `keys.keyToDelete`). */
+const KEY_TO_DELETE_FIELDS = [LEDGER_KEYS.gsi2.partitionKey, LEDGER_KEYS.gsi2.sortKey];
 
 /** A record the lost-key sweeper should look at (see {@link SubscriptionRepository.listSweepCandidates}). */
 function isSweepCandidate(record: SubscriptionRecord): boolean {
@@ -316,12 +326,14 @@ export class SubscriptionRepository {
       condition += ' AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)';
       values[':nowMs'] = this.now().getTime();
     }
+    const revokedAt = this.now().toISOString();
     return this.update(subscriptionId, {
       set: {
         status: SubscriptionStatus.REVOKED,
-        revokedAt: this.now().toISOString(),
+        revokedAt,
         revokeReason: reason,
         keyDeleted: false,
+        ...keys.keyToDelete(revokedAt, subscriptionId),
       },
       remove: ['leaseOwner', 'leaseExpiresAt'],
       condition,
@@ -333,6 +345,7 @@ export class SubscriptionRepository {
   markKeyDeleted(subscriptionId: string, at?: string): Promise<SubscriptionRecord | undefined> {
     return this.update(subscriptionId, {
       set: { keyDeleted: true, keyDeletedAt: at ?? this.now().toISOString() },
+      remove: KEY_TO_DELETE_FIELDS,
       condition: '#status = :revoked',
       values: { ':revoked': SubscriptionStatus.REVOKED },
     });
@@ -348,12 +361,36 @@ export class SubscriptionRepository {
       write: () => ({
         Update: this.updateInput(subscriptionId, {
           set: { keyDeleted: true, keyDeletedAt: at },
+          remove: KEY_TO_DELETE_FIELDS,
           condition: '#status = :revoked AND (attribute_not_exists(keyDeleted) OR keyDeleted = :false)',
           values: { ':revoked': SubscriptionStatus.REVOKED, ':false': false },
         }),
       }),
       madeBefore: async () => (await this.get(subscriptionId))?.keyDeleted === true,
     };
+  }
+
+  /**
+   * REVOKED subscriptions whose key is still to be deleted and that were revoked before `before` (ISO
+   * 8601), oldest first, at most `limit` (through the sparse gsi2, eventually consistent: the caller
+   * reads each record before acting on it).
+   */
+  async listKeysToDelete(
+    before: string,
+    limit: number,
+  ): Promise<{ subscriptionIds: string[]; more: boolean }> {
+    const out = await this.table.client.send(
+      new QueryCommand({
+        TableName: this.table.tableName,
+        IndexName: LEDGER_KEYS.gsi2.name,
+        KeyConditionExpression: '#pk = :pk AND #sk < :before',
+        ExpressionAttributeNames: { '#pk': LEDGER_KEYS.gsi2.partitionKey, '#sk': LEDGER_KEYS.gsi2.sortKey },
+        ExpressionAttributeValues: { ':pk': keys.keyToDelete('', '').gsi2pk, ':before': before },
+        Limit: limit,
+      }),
+    );
+    const subscriptionIds = (out.Items ?? []).map((item) => String(item.pk).slice('SUB#'.length));
+    return { subscriptionIds, more: out.LastEvaluatedKey !== undefined };
   }
 
   /** Every subscription on one usage plan of one account-region (for plan removal), any status. */

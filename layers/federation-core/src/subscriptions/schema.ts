@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { ValidationError } from '../errors.js';
 import {
+  FinishRevocationsRequestSchema,
   GetSubscriptionRequestSchema,
   IdSchema,
   RevokeKeysRequestSchema,
@@ -18,8 +19,12 @@ import {
 
 export {
   API_KEY_VALUE,
+  FINISH_REVOCATIONS_DEFAULT,
+  type FinishRevocationsRequest,
+  FinishRevocationsRequestSchema,
   type GetSubscriptionRequest,
   GetSubscriptionRequestSchema,
+  MAX_FINISH_REVOCATIONS,
   MAX_REVOKE_KEYS_IDS,
   type RevokeKeysRequest,
   RevokeKeysRequestSchema,
@@ -95,7 +100,7 @@ export type SweepRequest = z.infer<typeof SweepRequestSchema>;
 
 /**
  * The subscriptions function's event: `{ action, ...request }`, strict; `sweep` is the operator's,
- * `revoke-keys` discovery's (asynchronous invoke).
+ * `revoke-keys` discovery's (asynchronous invoke), `finish-revocations` the schedule's.
  */
 export const SubscriptionsEventSchema = z.discriminatedUnion('action', [
   SubscribeRequestSchema.extend({ action: z.literal('subscribe') }),
@@ -104,10 +109,19 @@ export const SubscriptionsEventSchema = z.discriminatedUnion('action', [
   SweepRequestSchema.extend({ action: z.literal('sweep') }),
   // Internal: discovery hands over the keys of the subscriptions a plan removal revoked.
   RevokeKeysRequestSchema.extend({ action: z.literal('revoke-keys') }),
+  // Internal: the hourly schedule finishes revocations whose key deletion was lost.
+  FinishRevocationsRequestSchema.extend({ action: z.literal('finish-revocations') }),
 ]);
 export type SubscriptionsEvent = z.infer<typeof SubscriptionsEventSchema>;
 
-const ACTIONS: readonly unknown[] = ['subscribe', 'unsubscribe', 'get', 'sweep', 'revoke-keys'];
+const ACTIONS: readonly unknown[] = [
+  'subscribe',
+  'unsubscribe',
+  'get',
+  'sweep',
+  'revoke-keys',
+  'finish-revocations',
+];
 
 /** Parses a subscriptions function event (size first, then shape), `sweep` included. */
 export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
@@ -118,7 +132,7 @@ export function parseSubscriptionsEvent(input: unknown): SubscriptionsEvent {
   const action = (input as { action?: unknown }).action;
   if (!ACTIONS.includes(action)) {
     throw new ValidationError(
-      `Invalid event: event.action: expected "subscribe", "unsubscribe", "get", "sweep" or "revoke-keys" (received ${JSON.stringify(action) ?? 'nothing'})`,
+      `Invalid event: event.action: expected "subscribe", "unsubscribe", "get", "sweep", "revoke-keys" or "finish-revocations" (received ${JSON.stringify(action) ?? 'nothing'})`,
     );
   }
   return parseRequest(SubscriptionsEventSchema, input);

@@ -26,6 +26,7 @@ import { type RemovedPlan, revokeForRemovedPlan } from './plan-removal.js';
 import { KeyMode, RevokeReason, type SubscriptionRecord, type SubscriptionRepository } from './repository.js';
 import {
   canonicalRequest,
+  FinishRevocationsRequestSchema,
   GetSubscriptionRequestSchema,
   parseRequest,
   RevokeKeysRequestSchema,
@@ -64,6 +65,21 @@ export interface RevokeKeysResult {
   /** Unknown, or not REVOKED: left alone. */
   readonly skipped: readonly string[];
 }
+
+/** What a `finish-revocations` did (subscription ids, no key value). */
+export interface FinishRevocationsResult extends RevokeKeysResult {
+  /** Keys that could not be deleted this time: the next call tries them again. */
+  readonly failed: readonly string[];
+  /** More revocations wait than this call looked at. */
+  readonly more: boolean;
+}
+
+/**
+ * How long a revocation's own key deletion may take before `finish-revocations` steps in: the
+ * unsubscribe's, or the `revoke-keys` hand-over's with Lambda's two retries (about 3 minutes unless
+ * the function is throttled). Both finishing the same key at once is harmless (one event).
+ */
+export const FINISH_REVOCATIONS_AFTER_MS = 15 * 60_000;
 
 /**
  * Test and chaos hooks. `afterStep` runs after each subscribe step; whatever it throws leaves the
@@ -317,21 +333,51 @@ export class SubscriptionService {
    */
   async revokeKeys(input: unknown, emit: EmitEvents): Promise<RevokeKeysResult> {
     const { subscriptionIds } = parseRequest(RevokeKeysRequestSchema, input, 'revoke-keys');
-    const result: { deleted: string[]; alreadyDeleted: string[]; skipped: string[] } = {
-      deleted: [],
-      alreadyDeleted: [],
-      skipped: [],
-    };
+    const { failed: _failed, failure, ...result } = await this.deleteRevokedKeys(subscriptionIds, emit);
+    if (failure !== undefined) throw failure;
+    return result;
+  }
+
+  /**
+   * The scheduled `finish-revocations` action: the revocations whose key is still not deleted
+   * {@link FINISH_REVOCATIONS_AFTER_MS} after they were made — a `revoke-keys` hand-over that ended in
+   * the dead-letter queue, an unsubscribe whose deletion failed and was never repeated — oldest first,
+   * at most `limit`, each finished as `revoke-keys` does. A key that cannot be deleted now is reported
+   * in `failed` and tried again by the next call; `more` says that more revocations wait.
+   */
+  async finishRevocations(input: unknown, emit: EmitEvents): Promise<FinishRevocationsResult> {
+    const { limit } = parseRequest(FinishRevocationsRequestSchema, input, 'finish-revocations');
+    const before = new Date(this.now() - FINISH_REVOCATIONS_AFTER_MS).toISOString();
+    const { subscriptionIds, more } = await this.deps.subscriptions.listKeysToDelete(before, limit);
+    const { failure: _failure, ...result } = await this.deleteRevokedKeys(subscriptionIds, emit);
+    return { ...result, more };
+  }
+
+  /**
+   * For each REVOKED record whose key is not yet deleted: `DeleteApiKey` through the key bucket (a key
+   * already gone counts as deleted), then its `subscription.revoked` with `keyDeleted: true` in one
+   * transaction with the ledger's `keyDeleted` mark. A record that is not REVOKED is skipped (this never
+   * deletes the key of a live subscription), and so is an unknown id. Every id is tried; the first
+   * failure is handed back with the ids that failed.
+   */
+  private async deleteRevokedKeys(
+    subscriptionIds: Iterable<string>,
+    emit: EmitEvents,
+  ): Promise<RevokeKeysResult & { failed: string[]; failure?: unknown }> {
+    const deleted: string[] = [];
+    const alreadyDeleted: string[] = [];
+    const skipped: string[] = [];
+    const failed: string[] = [];
     let failure: unknown;
     for (const subscriptionId of new Set(subscriptionIds)) {
       try {
         const record = await this.deps.subscriptions.get(subscriptionId);
         if (!record || record.status !== SubscriptionStatus.REVOKED) {
-          result.skipped.push(subscriptionId);
+          skipped.push(subscriptionId);
           continue;
         }
         if (record.keyDeleted) {
-          result.alreadyDeleted.push(subscriptionId);
+          alreadyDeleted.push(subscriptionId);
           continue;
         }
         if (record.apiKeyId) {
@@ -339,10 +385,10 @@ export class SubscriptionService {
           await this.hook(RevokeKeysStep.KEY_DELETED, subscriptionId, record.apiKeyId);
         }
         if ((await this.emitKeyDeleted(record, emit)).length === 0) {
-          result.alreadyDeleted.push(subscriptionId); // a concurrent call marked it, with its event
+          alreadyDeleted.push(subscriptionId); // a concurrent call marked it, with its event
           continue;
         }
-        result.deleted.push(subscriptionId);
+        deleted.push(subscriptionId);
         this.deps.logger?.info('revoked subscription key deleted', {
           subscriptionId,
           apiKeyId: record.apiKeyId,
@@ -351,14 +397,14 @@ export class SubscriptionService {
       } catch (error) {
         if (error instanceof HookAbort) throw error.original; // a planned crash: nothing after it runs
         failure ??= error;
-        this.deps.logger?.warn('revoked subscription key not deleted (retried)', {
+        failed.push(subscriptionId);
+        this.deps.logger?.warn('revoked subscription key not deleted (tried again later)', {
           subscriptionId,
           error: toFederationError(error, 'DeleteApiKey').toJSON(),
         });
       }
     }
-    if (failure !== undefined) throw failure;
-    return result;
+    return { deleted, alreadyDeleted, skipped, failed, ...(failure === undefined ? {} : { failure }) };
   }
 
   /** `subscription.revoked` with `keyDeleted: true`, appended with the record's mark (see {@link EmitEvents}). */
