@@ -2,9 +2,11 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createLedgerTable,
+  EventType,
   KeyMode,
   type LedgerTable,
   type NewSubscription,
+  Outbox,
   RevokeReason,
   SubscriptionRepository,
 } from '../../layers/federation-core/src/index.js';
@@ -109,7 +111,34 @@ describe('SubscriptionRepository', () => {
     const forced = await repo.revoke('s1', ['PENDING'], RevokeReason.PLAN_REMOVED, { force: true });
     expect(forced).toMatchObject({ status: 'REVOKED', revokeReason: 'PLAN_REMOVED', keyDeleted: false });
     expect(await repo.recordKeyId('s1', 'a', 'k1')).toBeUndefined();
-    expect((await repo.markKeyDeleted('s1'))?.keyDeleted).toBe(true);
+  });
+
+  it('lists a revocation as a key to delete until its guarded event marks the key deleted, once', async () => {
+    const outbox = new Outbox(table, { retentionDays: 7 });
+    const event = { event: EventType.SUBSCRIPTION_REVOKED, payload: { subscriptionId: 's1' } };
+    for (const id of ['s1', 's2']) {
+      await repo.createPending(newSub(id), { owner: 'a', expiresAt: nowMs + 1000 });
+      await repo.revoke(id, ['PENDING'], RevokeReason.PLAN_REMOVED, { force: true });
+      nowMs += 1000;
+    }
+    const listed = (before: number, limit = 10) =>
+      repo.listKeysToDelete(new Date(before).toISOString(), limit);
+    expect(await listed(nowMs)).toEqual({ subscriptionIds: ['s1', 's2'], more: false });
+    expect(await listed(nowMs, 1)).toEqual({ subscriptionIds: ['s1'], more: true });
+    // Only those revoked before the cut-off.
+    expect((await listed(nowMs - 1500)).subscriptionIds).toEqual(['s1']);
+    const at = new Date(nowMs).toISOString();
+    expect(await outbox.append([event], { guard: repo.keyDeletedGuard('s1', at) })).toHaveLength(1);
+    expect(await repo.get('s1')).toMatchObject({ status: 'REVOKED', keyDeleted: true, keyDeletedAt: at });
+    expect((await listed(nowMs)).subscriptionIds).toEqual(['s2']);
+    // The guard holds no more: nothing appended, the record unchanged.
+    expect(await outbox.append([event], { guard: repo.keyDeletedGuard('s1', 'later') })).toEqual([]);
+    expect(await outbox.latestSeq()).toBe(1);
+    expect(await repo.get('s1')).toMatchObject({ keyDeletedAt: at });
+    // A live record is never marked.
+    await repo.createPending(newSub('s3'), { owner: 'a', expiresAt: nowMs + 1000 });
+    expect(await outbox.append([event], { guard: repo.keyDeletedGuard('s3', at) })).toEqual([]);
+    expect(await repo.get('s3')).not.toHaveProperty('keyDeleted');
   });
 
   it('takes a sweep lease only from the seen status and a free lease, without touching updatedAt', async () => {

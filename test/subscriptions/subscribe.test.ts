@@ -468,7 +468,14 @@ describe('subscribe against the emulator (documented POST + DELETE policy)', () 
       });
       expect(await codeOf(racing.subscribe(request()))).toBe('CONFLICT');
       expect(await allKeys(world.raw)).toHaveLength(0);
+      // The key is gone at once; the mark and its event are the hand-over's (revoke-keys here).
+      expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: false });
+      const handedOver = await service.revokeKeys({ subscriptionIds: ['sub-1'] }, world.emit);
+      expect(handedOver).toEqual({ deleted: ['sub-1'], alreadyDeleted: [], skipped: [] });
       expect(await world.repo.get('sub-1')).toMatchObject({ status: 'REVOKED', keyDeleted: true });
+      expect((await world.outbox.listAfter(0)).map((e) => e.payload)).toEqual([
+        expect.objectContaining({ subscriptionId: 'sub-1', keyDeleted: true }),
+      ]);
     });
   });
 });

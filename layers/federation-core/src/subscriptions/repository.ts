@@ -311,7 +311,7 @@ export class SubscriptionRepository {
   /**
    * Any of `from` → REVOKED with `reason`, only when no live lease is held (a subscribe in flight is
    * not pulled from under its owner), unless `force` (plan removal: the usage plan is gone anyway).
-   * `keyDeleted` false means the key (if any) still has to be deleted; see {@link markKeyDeleted}.
+   * `keyDeleted` false means the key (if any) still has to be deleted; see {@link keyDeletedGuard}.
    */
   revoke(
     subscriptionId: string,
@@ -338,16 +338,6 @@ export class SubscriptionRepository {
       remove: ['leaseOwner', 'leaseExpiresAt'],
       condition,
       values,
-    });
-  }
-
-  /** REVOKED (key not yet deleted) → REVOKED with `keyDeleted` (and when: `at`, default now). */
-  markKeyDeleted(subscriptionId: string, at?: string): Promise<SubscriptionRecord | undefined> {
-    return this.update(subscriptionId, {
-      set: { keyDeleted: true, keyDeletedAt: at ?? this.now().toISOString() },
-      remove: KEY_TO_DELETE_FIELDS,
-      condition: '#status = :revoked',
-      values: { ':revoked': SubscriptionStatus.REVOKED },
     });
   }
 

@@ -664,7 +664,9 @@ export class SubscriptionService {
   /**
    * This attempt lost its lease (it ran past it and another took over) or the subscription was
    * revoked under it. A key it created but could not record is deleted (nobody else knows it); a
-   * revoked record with a live key gets that key deleted. The caller is told to repeat.
+   * revoked record with a live key gets that key deleted at once — its `keyDeleted` mark and event are
+   * the hand-over's (`revoke-keys`, or `finish-revocations`), whose `DeleteApiKey` then finds it gone.
+   * The caller is told to repeat.
    */
   private async onLeaseLost(
     subscriptionId: string,
@@ -675,7 +677,6 @@ export class SubscriptionService {
       if (unrecordedKeyId && record) await this.apiKeys.delete(record, unrecordedKeyId);
       if (record?.status === SubscriptionStatus.REVOKED && record.apiKeyId && !record.keyDeleted) {
         await this.apiKeys.delete(record, record.apiKeyId);
-        await this.deps.subscriptions.markKeyDeleted(subscriptionId);
       }
     } catch (error) {
       this.deps.logger?.error('cleanup after a lost lease failed', {
