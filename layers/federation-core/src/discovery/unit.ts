@@ -21,6 +21,7 @@ import {
   formatOf,
   indexPlans,
   planStages,
+  type StagePlan,
   selectCandidates,
 } from './catalog.js';
 import { commitDiscovery } from './commit.js';
@@ -31,6 +32,7 @@ import {
   AccountRegionStatus,
   type AccountRegionSummary,
   addCalls,
+  type DiscoveryCounts,
   type DiscoveryError,
   emptyCounts,
 } from './summary.js';
@@ -124,6 +126,13 @@ export type UnitStep =
 export class ResumableUnit {
   private reader!: ApiGatewayReader;
   private previous: FederatedApi[] | undefined;
+  /**
+   * The candidates, and the stage plans once every candidate's stages are read: fixed from then on
+   * within an invocation, so each step does not select and plan every API of the account-region again
+   * (a step takes `callConcurrency` calls: recomputing them per step was quadratic in the APIs).
+   */
+  private candidatesListed: Candidate[] | undefined;
+  private plansOfReadStages: StagePlan[] | undefined;
 
   constructor(
     private readonly deps: UnitDeps,
@@ -245,13 +254,22 @@ export class ResumableUnit {
   /** Candidates (label filter, usage plans) whose stages are neither read nor failed. */
   private pendingCandidates(): Candidate[] {
     const { state } = this;
-    return this.candidates().filter(
-      (c) => !(c.api.id in state.stages) && !state.stagesFailed.includes(c.api.id),
-    );
+    const failed = new Set(state.stagesFailed);
+    return this.candidates().filter((c) => !(c.api.id in state.stages) && !failed.has(c.api.id));
   }
 
-  private candidates(counts = emptyCounts()): Candidate[] {
-    return selectCandidates(this.restApis(), indexPlans(this.state.plans.items), this.settings, counts);
+  /** The candidates; with `counts`, selected again to count what the selection left out. */
+  private candidates(counts?: DiscoveryCounts): Candidate[] {
+    const select = () =>
+      selectCandidates(
+        this.restApis(),
+        indexPlans(this.state.plans.items),
+        this.settings,
+        counts ?? emptyCounts(),
+      );
+    if (counts || !this.state.apis.done || !this.state.plans.done) return select();
+    this.candidatesListed ??= select();
+    return this.candidatesListed;
   }
 
   private restApis(): RestApi[] {
@@ -309,8 +327,14 @@ export class ResumableUnit {
 
   private async pendingExports() {
     const { state } = this;
-    return (await this.stagePlans()).filter(
-      (p) => p.needsExport && !(p.id in state.exports) && !state.exportsFailed.includes(p.id),
+    if (!this.plansOfReadStages) {
+      const plans = await this.stagePlans();
+      if (this.pendingCandidates().length > 0) return plans; // stages still to read: not final yet
+      this.plansOfReadStages = plans;
+    }
+    const failed = new Set(state.exportsFailed);
+    return this.plansOfReadStages.filter(
+      (p) => p.needsExport && !(p.id in state.exports) && !failed.has(p.id),
     );
   }
 
