@@ -11,7 +11,7 @@
  * to seed instead of a whole REST API (`CreateRestApi`, `PutRestApi`, `CreateDeployment`): about 4 ms
  * of moto's time per failed call instead of 15.
  */
-import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSeed, type SeedDescription, seed } from '../../emulator/seeder.js';
 import {
@@ -22,6 +22,7 @@ import {
   SUMMARY_ERRORS_MAX,
 } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
+import { ITEM_LIMIT, itemSize, valueSize } from '../support/item-size.js';
 import {
   HARNESS_TABLE,
   type RawConnection,
@@ -31,8 +32,6 @@ import {
 import { SecretsHygiene } from './hygiene.js';
 import { ScenarioReport } from './report.js';
 
-/** DynamoDB's item size limit. */
-const ITEM_LIMIT = 400 * 1024;
 /** The account-region whose exports all fail; the emulator's own region stays healthy. */
 const FAILING_REGION = 'eu-west-1';
 /** API Gateway's default quota of stages per REST API. */
@@ -47,34 +46,6 @@ const FAILING_APIS = 250;
 const HEALTHY_APIS = 4;
 /** Every failed call is tried this often: the proxy answers each attempt. */
 const RETRY = { baseDelayMs: 1, maxDelayMs: 4, maxAttempts: 3 } as const;
-
-/**
- * The size DynamoDB counts for an attribute value: UTF-8 bytes of strings, about one byte per two
- * significant digits of a number plus one, 3 bytes for a list or map plus one per element (and the
- * element's name in a map).
- */
-function valueSize(value: AttributeValue): number {
-  if (value.S !== undefined) return Buffer.byteLength(value.S, 'utf8');
-  if (value.N !== undefined) return numberSize(value.N);
-  if (value.B !== undefined) return value.B.byteLength;
-  if (value.BOOL !== undefined || value.NULL !== undefined) return 1;
-  if (value.SS !== undefined) return value.SS.reduce((n, s) => n + Buffer.byteLength(s, 'utf8'), 0);
-  if (value.NS !== undefined) return value.NS.reduce((n, s) => n + numberSize(s), 0);
-  if (value.BS !== undefined) return value.BS.reduce((n, b) => n + b.byteLength, 0);
-  if (value.L !== undefined) return value.L.reduce((n, v) => n + 1 + valueSize(v), 3);
-  if (value.M !== undefined) return mapSize(value.M) + Object.keys(value.M).length + 3;
-  throw new Error(`unknown attribute value ${JSON.stringify(value)}`);
-}
-
-function numberSize(n: string): number {
-  const digits = n.replace(/^-/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
-  return Math.ceil(Math.max(1, digits.length) / 2) + 1;
-}
-
-/** An item's (or a map's) size: each attribute's name and value. */
-function mapSize(item: Record<string, AttributeValue>): number {
-  return Object.entries(item).reduce((n, [name, v]) => n + Buffer.byteLength(name, 'utf8') + valueSize(v), 0);
-}
 
 /** REST APIs of `STAGES` deployed stages each, every stage on the API's usage plan. */
 function failingSeed(): SeedDescription {
@@ -179,7 +150,7 @@ describe('run summary size under thousands of failed calls', () => {
       }),
     );
     expect(item, 'the RUN# item is written').toBeDefined();
-    const size = mapSize(item!);
+    const size = itemSize(item!);
     expect(size).toBeLessThan(ITEM_LIMIT);
     const stored = (await agent.discovery.runs.get(summary.runId))!;
     expect(stored).toMatchObject({
