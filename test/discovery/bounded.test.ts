@@ -3,23 +3,41 @@
  * 400 KB item limit, which moto enforces like DynamoDB ("Item size has exceeded the maximum allowed
  * size"): the run is recorded and its `discovery.completed` appended instead of the whole run failing.
  * The same for a fanned-out run: a unit's `UNIT#` item keeps its errors bounded, so the unit ends.
+ * And a run over an organisation's account-regions: the summary lists at most
+ * {@link SUMMARY_ACCOUNT_REGIONS_MAX} of them and counts all, so the `discovery.completed` of a fanned-out
+ * run of 1,798 account-regions (the fewest whose full list passes moto's limit) is appended and the run
+ * answered; before, moto refused the event and the run's completion failed.
  */
+
+import { randomUUID } from 'node:crypto';
 import {
   type APIGatewayClient,
   GetRestApisCommand,
   GetStagesCommand,
   GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
+import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AccountRegionStatus,
+  type AccountRegionSummary,
+  boundAccountRegions,
+  completeRun,
   DiscoveryEngine,
   EventType,
+  emptyCounts,
+  keys,
   parseAgentConfig,
   runSummary,
+  SUMMARY_ACCOUNT_REGIONS_MAX,
   SUMMARY_ERRORS_MAX,
   startFanOutRun,
+  summarizeRun,
+  unitKey,
 } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
+import { ITEM_LIMIT, itemSize, MOTO_ITEM_LIMIT, motoItemSize, motoValueSize } from '../support/item-size.js';
 import { fanOutHarness } from './fan-out-harness.js';
 import { discoveryHarness } from './harness.js';
 
@@ -48,6 +66,37 @@ function failingApiGateway(): APIGatewayClient {
       throw new Error(`unexpected ${String(command)}`);
     },
   } as unknown as APIGatewayClient;
+}
+
+/** Regions whose names have the same length: every account-region's entry in a summary has the same size. */
+const REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1'] as const;
+
+/** One account-region of an organisation's first full run: 3 APIs upserted and exported, one skipped. */
+function orgAccountRegion(i: number): AccountRegionSummary {
+  return {
+    source: 'org',
+    accountId: String(100_000_000_000 + Math.floor(i / REGIONS.length)),
+    region: REGIONS[i % REGIONS.length]!,
+    status: AccountRegionStatus.COMPLETE,
+    counts: { ...emptyCounts(), discovered: 3, upserted: 3, skipped: 1, exported: 3 },
+    apiCalls: { GetRestApis: 1, GetUsagePlans: 1, GetStages: 4, GetExport: 3 },
+    throttles: 0,
+    durationMs: 1234,
+  };
+}
+
+/**
+ * Account-regions of the synthetic runs: the fewest whose summary, listing every one of them as before
+ * the bound, passes moto's item limit. One entry ({@link orgAccountRegion}) is 225 bytes by moto's count
+ * (267 by DynamoDB's, 316 of JSON) and the rest of the item about 500–620: 1,798 entries pass 405,000,
+ * 1,797 do not (each test checks both, for the item it writes). By DynamoDB's count 1,532 pass 400 KB.
+ */
+const ACCOUNT_REGIONS = 1_798;
+
+/** The stored size moto counts for an item whose payload listed `n` entries of `entry` bytes, unbounded. */
+function unboundedMotoSize(item: Record<string, AttributeValue>, entry: number, n: number): number {
+  const { accountRegionCount: _count, accountRegionsByStatus: _byStatus, ...before } = item.payload!.M!;
+  return motoItemSize({ ...item, payload: { M: { ...before, accountRegions: { L: [] } } } }) + n * entry;
 }
 
 describe('bounded items (400 KB)', () => {
@@ -120,4 +169,186 @@ describe('bounded items (400 KB)', () => {
       await f.stop();
     }
   }, 120_000);
+
+  it(`completes a fanned-out run of ${ACCOUNT_REGIONS} account-regions: discovery.completed lists ${SUMMARY_ACCOUNT_REGIONS_MAX}, counts all`, async () => {
+    const N = ACCOUNT_REGIONS;
+    const f = await fanOutHarness(emu, { fanOut: { enabled: true } });
+    try {
+      // A synthetic run in moto's ledger: its record and one ended unit per account-region, as the units'
+      // endUnit transactions leave them (written in batches: moto copies its tables for each transaction).
+      const runId = randomUUID();
+      const entries = Array.from({ length: N }, (_, i) => orgAccountRegion(i));
+      const specs = entries.map((e) => ({
+        key: unitKey(e.source, e.accountId!, e.region),
+        source: e.source,
+        accountId: e.accountId!,
+        region: e.region,
+        organization: true as const,
+      }));
+      const startedAtMs = Date.now();
+      await f.deps.ledger.createRun(
+        {
+          runId,
+          startedAt: new Date(startedAtMs).toISOString(),
+          startedAtMs,
+          deadlineAtMs: startedAtMs + 3_600_000,
+          full: true,
+          sources: ['org'],
+          unitsTotal: N,
+          counts: emptyCounts(),
+          organizationAccounts: Math.ceil(N / REGIONS.length),
+        },
+        specs,
+      );
+      const { table } = f.h;
+      for (let i = 0; i < N; i += 25) {
+        await table.client.send(
+          new BatchWriteCommand({
+            RequestItems: {
+              [table.tableName]: specs.slice(i, i + 25).map((spec, j) => ({
+                PutRequest: {
+                  Item: {
+                    ...keys.runUnit(runId, spec.key),
+                    kind: 'RUNUNIT',
+                    spec,
+                    cont: 0,
+                    invocations: 1,
+                    ended: true,
+                    outcome: {
+                      summary: entries[i + j]!,
+                      errors: [],
+                      errorCount: 0,
+                      errorsByCode: {},
+                      events: 3,
+                      invocations: 1,
+                    },
+                  },
+                },
+              })),
+            },
+          }),
+        );
+      }
+      await table.client.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: keys.run(runId),
+          UpdateExpression:
+            'SET unitsDone = :n, invocations = :n, events = :events, unitStatus = :status, counts = :counts, apiCalls = :calls',
+          ExpressionAttributeValues: {
+            ':n': N,
+            ':events': 3 * N,
+            ':status': { complete: N },
+            ':counts': { ...emptyCounts(), discovered: 3 * N, upserted: 3 * N, skipped: N, exported: 3 * N },
+            ':calls': { GetRestApis: N, GetUsagePlans: N, GetStages: 4 * N, GetExport: 3 * N },
+          },
+        }),
+      );
+
+      // The last unit's completion: before the bound, moto refused the event ("Item size has exceeded
+      // the maximum allowed size") and the run stayed unanswered.
+      const summary = await completeRun(f.deps, (await f.deps.ledger.getRun(runId))!, 'lastUnit');
+      expect(summary).toMatchObject({
+        runId,
+        partial: false,
+        accountRegionCount: N,
+        accountRegionsByStatus: { complete: N },
+        fanOut: { units: N, unitsEnded: N, unitStatus: { complete: N } },
+      });
+      expect(summary!.accountRegions).toHaveLength(SUMMARY_ACCOUNT_REGIONS_MAX);
+      const events = await f.h.outbox.listAfter(0);
+      expect(events.map((e) => e.event)).toEqual([EventType.DISCOVERY_COMPLETED]);
+      expect(events[0]!.payload).toEqual(summary);
+      expect(f.published.map((e) => e.seq)).toEqual([events[0]!.seq]);
+      expect((await f.deps.ledger.getRun(runId))?.completedSeq).toBe(events[0]!.seq);
+
+      // The event's item, read back from moto: under 400 KB. Listing all N entries (as before) would
+      // pass moto's limit, N − 1 would not: N is the smallest run that failed.
+      const { Item: item } = await emu.dynamoDb().send(
+        new GetItemCommand({
+          TableName: table.tableName,
+          Key: { pk: { S: 'OUTBOX' }, sk: { S: keys.event(events[0]!.seq).sk } },
+          ConsistentRead: true,
+        }),
+      );
+      expect(itemSize(item!)).toBeLessThan(ITEM_LIMIT);
+      const entry = motoValueSize(item!.payload!.M!.accountRegions!.L![0]!);
+      expect(unboundedMotoSize(item!, entry, N)).toBeGreaterThan(MOTO_ITEM_LIMIT);
+      expect(unboundedMotoSize(item!, entry, N - 1)).toBeLessThanOrEqual(MOTO_ITEM_LIMIT);
+    } finally {
+      await f.stop();
+    }
+  }, 120_000);
+
+  it(`records a run of ${ACCOUNT_REGIONS} account-regions in one invocation: RUN# and discovery.completed list ${SUMMARY_ACCOUNT_REGIONS_MAX}`, async () => {
+    const N = ACCOUNT_REGIONS;
+    const h = await discoveryHarness(emu);
+    const at = new Date();
+    const summary = summarizeRun({
+      runId: randomUUID(),
+      startedAt: at,
+      finishedAt: at,
+      durationMs: 600_000,
+      full: true,
+      sources: ['org'],
+      accountRegions: Array.from({ length: N }, (_, i) => ({ summary: orgAccountRegion(i), errors: [] })),
+      events: 3 * N,
+    });
+    // What the engine does with the summary (engine.ts): the RUN# record, then discovery.completed.
+    // Before the bound, moto refused the RUN# item ("Item size has exceeded the maximum allowed size")
+    // and the run failed.
+    await h.runs.put(summary);
+    const appended = await h.outbox.append([{ event: EventType.DISCOVERY_COMPLETED, payload: summary }]);
+    expect(summary).toMatchObject({ accountRegionCount: N, accountRegionsByStatus: { complete: N } });
+    expect(summary.accountRegions).toHaveLength(SUMMARY_ACCOUNT_REGIONS_MAX);
+    expect(await h.runs.get(summary.runId)).toEqual(summary);
+    expect((await h.outbox.listAfter(0)).map((e) => e.payload)).toEqual([summary]);
+
+    const dynamo = emu.dynamoDb();
+    const read = async (key: { pk: string; sk: string }) =>
+      (
+        await dynamo.send(
+          new GetItemCommand({
+            TableName: h.table.tableName,
+            Key: { pk: { S: key.pk }, sk: { S: key.sk } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item!;
+    const run = await read(keys.run(summary.runId));
+    const event = await read(keys.event(appended[0]!.seq));
+    expect(itemSize(run)).toBeLessThan(ITEM_LIMIT);
+    expect(itemSize(event)).toBeLessThan(ITEM_LIMIT);
+    // The RUN# item with all N entries would pass moto's limit, with N − 1 it would not.
+    const entry = motoValueSize(event.payload!.M!.accountRegions!.L![0]!);
+    const { accountRegionCount: _c, accountRegionsByStatus: _b, ...before } = run;
+    const unbounded = (n: number) => motoItemSize({ ...before, accountRegions: { L: [] } }) + n * entry;
+    expect(unbounded(N)).toBeGreaterThan(MOTO_ITEM_LIMIT);
+    expect(unbounded(N - 1)).toBeLessThanOrEqual(MOTO_ITEM_LIMIT);
+  }, 60_000);
+
+  it(`lists every account-region up to ${SUMMARY_ACCOUNT_REGIONS_MAX}, past that those not complete first`, () => {
+    const all = Array.from({ length: SUMMARY_ACCOUNT_REGIONS_MAX + 100 }, (_, i) => orgAccountRegion(i));
+    const small = all.slice(0, SUMMARY_ACCOUNT_REGIONS_MAX);
+    expect(boundAccountRegions(small)).toEqual({
+      accountRegions: small,
+      accountRegionCount: SUMMARY_ACCOUNT_REGIONS_MAX,
+      accountRegionsByStatus: { complete: SUMMARY_ACCOUNT_REGIONS_MAX },
+    });
+    const late = [
+      { ...all.at(-3)!, status: AccountRegionStatus.PARTIAL },
+      { ...all.at(-2)!, status: AccountRegionStatus.FAILED },
+      { ...all.at(-1)!, status: AccountRegionStatus.BUSY },
+    ];
+    const mixed = [...all.slice(0, -3), ...late];
+    const bounded = boundAccountRegions(mixed);
+    expect(bounded.accountRegionCount).toBe(mixed.length);
+    expect(bounded.accountRegionsByStatus).toEqual({
+      complete: mixed.length - 3,
+      partial: 1,
+      failed: 1,
+      busy: 1,
+    });
+    expect(bounded.accountRegions).toEqual([...late, ...all.slice(0, SUMMARY_ACCOUNT_REGIONS_MAX - 3)]);
+  });
 });

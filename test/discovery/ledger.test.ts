@@ -103,6 +103,8 @@ describe('ledger: definitions, runs, leases', () => {
       apiCalls: { GetRestApis: 1 },
       throttles: 0,
       accountRegions: [],
+      accountRegionCount: 0,
+      accountRegionsByStatus: {},
       errors: [],
       errorCount: 0,
       errorsByCode: {},

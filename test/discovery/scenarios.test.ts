@@ -75,7 +75,7 @@ function apiCalls(emu: Emulator): Record<string, number> {
   return emu.proxy.calls.byOperation({ service: 'apigateway' });
 }
 
-function eventsOf(result: DiscoveryResult, type: string): OutboxEvent[] {
+function eventsOf(result: Pick<DiscoveryResult, 'summary' | 'events'>, type: string): OutboxEvent[] {
   return result.events.filter((e) => e.event === type);
 }
 

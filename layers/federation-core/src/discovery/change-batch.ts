@@ -81,7 +81,7 @@ export async function processChangeBatch(
     return retryAll();
   }
   const notDone = new Set(
-    result.summary.accountRegions
+    result.accountRegions
       .filter((unit) => unit.status !== AccountRegionStatus.COMPLETE)
       .map((unit) => `${unit.accountId}/${unit.region}`),
   );

@@ -24,7 +24,12 @@ import type { ChangeTarget } from './change-events.js';
 import { listOrganizationAccounts } from './organization.js';
 import type { ReaderRetryOptions } from './reader.js';
 import type { RunRepository } from './runs.js';
-import { type DiscoverySummary, AccountRegionStatus as Status, summarizeRun } from './summary.js';
+import {
+  type AccountRegionSummary,
+  type DiscoverySummary,
+  AccountRegionStatus as Status,
+  summarizeRun,
+} from './summary.js';
 
 /** What discovery needs from the world; the handler wires the real adapters, tests the emulator's. */
 export interface DiscoveryDeps {
@@ -84,9 +89,12 @@ export interface DiscoveryRunRequest {
 }
 
 export interface DiscoveryResult {
+  /** The run summary (the `RUN#` record, `discovery.completed`): its `accountRegions` are bounded. */
   readonly summary: DiscoverySummary;
   /** Every outbox event the run appended, `discovery.completed` last: the relay publishes these. */
   readonly events: OutboxEvent[];
+  /** Every account-region of the run, also those the summary does not list (change events retry by them). */
+  readonly accountRegions: readonly AccountRegionSummary[];
 }
 
 const DEFAULT_LEASE_TTL_MS = 15 * 60_000;
@@ -195,7 +203,11 @@ export class DiscoveryEngine {
       apiCalls: summary.apiCalls,
       durationMs: summary.durationMs,
     });
-    return { summary, events: [...events, ...completed] };
+    return {
+      summary,
+      events: [...events, ...completed],
+      accountRegions: outcomes.map((o) => o.summary),
+    };
   }
 
   /**

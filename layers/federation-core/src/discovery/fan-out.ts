@@ -40,6 +40,7 @@ import {
   AccountRegionStatus,
   type AccountRegionSummary,
   type BoundedErrors,
+  boundAccountRegions,
   boundErrors,
   type DiscoveryError,
   type DiscoverySummary,
@@ -531,7 +532,10 @@ async function publishCompletion(deps: FanOutDeps, completed: FanOutRunRecord): 
   return summary;
 }
 
-/** The summary of a completed run: the run record's counters and each unit's summary and errors. */
+/**
+ * The summary of a completed run: the run record's counters and each unit's summary and errors, bounded
+ * (`SUMMARY_ACCOUNT_REGIONS_MAX` account-regions listed, all counted by status; the first errors).
+ */
 export async function runSummary(
   deps: Pick<FanOutDeps, 'ledger'>,
   run: FanOutRunRecord,
@@ -571,7 +575,9 @@ export async function runSummary(
     counts: { ...emptyCounts(), ...run.counts },
     apiCalls: run.apiCalls,
     throttles: run.throttles,
-    accountRegions,
+    // Bounded like the errors (an organisation's account-regions pass 400 KB); every unit's summary
+    // stays in its UNIT# item for the retention.
+    ...boundAccountRegions(accountRegions),
     ...joinErrors(errors),
     events: run.events,
     fanOut: {

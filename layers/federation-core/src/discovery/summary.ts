@@ -1,5 +1,7 @@
 /** What a discovery run reports: stored as a `RUN#` record, returned by the handler, sent as `discovery.completed`. */
 
+import { RUN_SUMMARY_ACCOUNT_REGIONS_MAX } from '../protocol/protocol.js';
+
 export interface DiscoveryCounts {
   /** Federated APIs (stages) seen this run: upserted + unchanged. */
   discovered: number;
@@ -72,7 +74,18 @@ export interface DiscoverySummary {
   readonly apiCalls: Record<string, number>;
   /** Throttled API Gateway calls (retried). */
   readonly throttles: number;
+  /**
+   * At most {@link SUMMARY_ACCOUNT_REGIONS_MAX} account-regions, each with its status, counts and calls
+   * (all of them in a run of that many or fewer, in run order); in a larger run, those that were not
+   * complete come first (failed, partial, busy), then complete ones. The summary is a `RUN#` item and a
+   * `discovery.completed` event, both under DynamoDB's 400 KB item limit: an organisation of
+   * 300 accounts × 5 regions would not fit with every account-region listed.
+   */
   readonly accountRegions: readonly AccountRegionSummary[];
+  /** Every account-region of the run, also those not listed in `accountRegions`. */
+  readonly accountRegionCount: number;
+  /** Every account-region of the run by status (`complete`, `partial`, `failed`, `busy`). */
+  readonly accountRegionsByStatus: Record<string, number>;
   /**
    * The first {@link SUMMARY_ERRORS_MAX} errors in full (the rest are counted): the summary is a
    * `RUN#` item and a `discovery.completed` event, both under DynamoDB's 400 KB item limit.
@@ -89,6 +102,36 @@ export interface DiscoverySummary {
 /** Errors a run summary lists in full; each message is cut at {@link ERROR_MESSAGE_MAX} characters. */
 export const SUMMARY_ERRORS_MAX = 100;
 export const ERROR_MESSAGE_MAX = 500;
+/**
+ * Account-regions a run summary lists (the protocol's bound). One entry is about 270 bytes by DynamoDB's
+ * sizing (316 of JSON; a 64-character source name and every operation counted make it about 400): 500
+ * are 135–200 KB, with room for the {@link SUMMARY_ERRORS_MAX} errors under the 400 KB item limit.
+ */
+export const SUMMARY_ACCOUNT_REGIONS_MAX = RUN_SUMMARY_ACCOUNT_REGIONS_MAX;
+
+/** A run's account-regions as its summary holds them: a bounded list, all of them counted by status. */
+export type BoundedAccountRegions = Pick<
+  DiscoverySummary,
+  'accountRegions' | 'accountRegionCount' | 'accountRegionsByStatus'
+>;
+
+/**
+ * The summary's account-region fields: every account-region when there are at most
+ * {@link SUMMARY_ACCOUNT_REGIONS_MAX}, else those that were not complete first (in run order), then
+ * complete ones, up to the bound; all of them counted by status.
+ */
+export function boundAccountRegions(all: readonly AccountRegionSummary[]): BoundedAccountRegions {
+  const accountRegionsByStatus: Record<string, number> = {};
+  for (const ar of all) accountRegionsByStatus[ar.status] = (accountRegionsByStatus[ar.status] ?? 0) + 1;
+  const accountRegions =
+    all.length <= SUMMARY_ACCOUNT_REGIONS_MAX
+      ? all
+      : [
+          ...all.filter((ar) => ar.status !== AccountRegionStatus.COMPLETE),
+          ...all.filter((ar) => ar.status === AccountRegionStatus.COMPLETE),
+        ].slice(0, SUMMARY_ACCOUNT_REGIONS_MAX);
+  return { accountRegions, accountRegionCount: all.length, accountRegionsByStatus };
+}
 
 /** A run's (or a fanned-out unit's) errors: the first in full, all of them counted by code. */
 export type BoundedErrors = Pick<DiscoverySummary, 'errors' | 'errorCount' | 'errorsByCode'>;
@@ -194,7 +237,7 @@ export function summarizeRun(input: RunSummaryInput): DiscoverySummary {
     counts,
     apiCalls,
     throttles,
-    accountRegions: input.accountRegions.map((o) => o.summary),
+    ...boundAccountRegions(input.accountRegions.map((o) => o.summary)),
     ...boundErrors(input.accountRegions.flatMap((o) => o.errors)),
     events: input.events,
   };

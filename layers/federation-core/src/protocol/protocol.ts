@@ -285,6 +285,22 @@ export const SubscriptionRevokedPayloadSchema = z
   })
   .meta({ id: 'SubscriptionRevokedPayload' });
 
+/**
+ * Account-regions a run summary lists (`discovery.completed`, the `discover` reply, the `RUN#` record): the
+ * summary is one DynamoDB item, at most 400 KB, and one entry is about 270 bytes. The rest are counted.
+ */
+export const RUN_SUMMARY_ACCOUNT_REGIONS_MAX = 500;
+
+/** One account-region of a run summary (`AccountRegionSummary`); further fields pass through. */
+const RunAccountRegionSchema = z
+  .looseObject({
+    source: z.string(),
+    accountId: z.string().optional(),
+    region: z.string(),
+    status: z.string().meta({ description: '`complete`, `partial`, `failed` or `busy`.' }),
+  })
+  .meta({ id: 'RunAccountRegion', description: 'One account-region: status, counts, API calls, duration.' });
+
 /** The run summary; its exact fields belong to discovery, so unknown fields pass through. */
 export const RunSummarySchema = z
   .looseObject({
@@ -293,8 +309,35 @@ export const RunSummarySchema = z
     finishedAt: z.string().optional(),
     durationMs: z.number().optional(),
     partial: z.boolean().optional(),
+    accountRegions: z
+      .array(RunAccountRegionSchema)
+      .optional()
+      .meta({
+        description:
+          `At most ${RUN_SUMMARY_ACCOUNT_REGIONS_MAX} account-regions (DynamoDB’s 400 KB item limit): every one ` +
+          `in a run of ${RUN_SUMMARY_ACCOUNT_REGIONS_MAX} or fewer, in run order; in a larger run those that were ` +
+          'not complete first, then complete ones. `accountRegionCount` and `accountRegionsByStatus` count them all.',
+      }),
+    accountRegionCount: z.number().int().min(0).optional().meta({
+      description:
+        'Every account-region of the run, also those `accountRegions` does not list (absent from agents before the bound: count `accountRegions`).',
+    }),
+    accountRegionsByStatus: z
+      .record(z.string(), z.number().int().min(0))
+      .optional()
+      .meta({ description: 'Every account-region of the run by status (complete, partial, failed, busy).' }),
+    errorCount: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'Every error of the run; `errors` lists the first 100 in full.' }),
   })
-  .meta({ id: 'RunSummary', description: 'Discovery run summary (counts, API calls, duration, errors).' });
+  .meta({
+    id: 'RunSummary',
+    description:
+      'Discovery run summary (counts, API calls, duration, account-regions, errors); the `discover` reply carries the same.',
+  });
 
 export const SyncCompletedPayloadSchema = z
   .object({
