@@ -240,7 +240,10 @@ export async function benchOrganization(
     // its sequential round trips (listing, stages, exports) at the added latency.
     const idealMs =
       (Math.max(0, slowestCalls - THROTTLE.burst) / THROTTLE.ratePerSecond) * 1000 + 3 * LATENCY_MS;
-    const unitDurations = summary.accountRegions.map((u) => u.durationMs);
+    // Every unit's own summary (the run summary lists at most SUMMARY_ACCOUNT_REGIONS_MAX of them).
+    const unitDurations = (await fanOut.ledger.listUnits(started.runId)).flatMap((u) =>
+      u.outcome ? [u.outcome.summary.durationMs] : [],
+    );
     const overheadMs = median(unitDurations);
     const cost = organizationMonthlyCost({ unitOverheadMs: overheadMs });
     const complete = summary.fanOut.unitStatus.complete ?? 0;

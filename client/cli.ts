@@ -238,9 +238,35 @@ function summary(payload: unknown): string {
   const parts = ['discovered', 'upserted', 'removed', 'unchanged']
     .filter((k) => typeof counts[k] === 'number')
     .map((k) => `${k} ${counts[k]}`);
+  const regions = accountRegions(p);
+  if (regions) parts.push(regions);
   if (typeof p.durationMs === 'number') parts.push(`${p.durationMs} ms`);
   if (p.partial === true) parts.push('PARTIAL');
   return parts.join(', ') || JSON.stringify(payload);
+}
+
+/**
+ * `1798 account-regions (2 partial, 1 failed)`: all of them are counted (`accountRegionCount`,
+ * `accountRegionsByStatus`) while `accountRegions` lists at most 500; summaries of older agents have
+ * only the list.
+ */
+function accountRegions(p: Record<string, unknown>): string | undefined {
+  const listed = Array.isArray(p.accountRegions) ? (p.accountRegions as { status?: unknown }[]) : undefined;
+  const count = typeof p.accountRegionCount === 'number' ? p.accountRegionCount : listed?.length;
+  if (count === undefined) return undefined;
+  let byStatus = p.accountRegionsByStatus as Record<string, number> | undefined;
+  if (typeof byStatus !== 'object' || byStatus === null) {
+    byStatus = {};
+    for (const ar of listed ?? []) {
+      const status = String(ar.status);
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+    }
+  }
+  const notComplete = Object.entries(byStatus)
+    .filter(([status, n]) => status !== 'complete' && n > 0)
+    .map(([status, n]) => `${n} ${status}`);
+  const noun = count === 1 ? 'account-region' : 'account-regions';
+  return `${count} ${noun}${notComplete.length > 0 ? ` (${notComplete.join(', ')})` : ''}`;
 }
 
 function formatFields(payload: unknown): string {

@@ -153,6 +153,8 @@ export function formatFirstDiscovery(result: unknown): string | undefined {
         apiCalls?: Record<string, number>;
         throttles?: number;
         errors?: Array<{ operation?: string; code?: string; message?: string }>;
+        /** Every error; `errors` lists the first 100. */
+        errorCount?: number;
       }
     | null
     | undefined;
@@ -165,7 +167,7 @@ export function formatFirstDiscovery(result: unknown): string | undefined {
     .slice(0, 3)
     .map((e) => `${e.operation ?? '?'}: ${e.code ?? 'error'}`)
     .join('; ');
-  return `${head}, PARTIAL (${summary.errors?.length ?? 0} errors: ${errors})`;
+  return `${head}, PARTIAL (${summary.errorCount ?? summary.errors?.length ?? 0} errors: ${errors})`;
 }
 
 function shellQuote(text: string): string {

@@ -50,6 +50,12 @@ describe('apigw-fed CLI', () => {
     expect(lines.at(-1)).toMatchObject({ type: 'reply', status: 'SUCCEEDED' });
   });
 
+  it('discover prints the run summary: counts, account-regions, duration', async () => {
+    const { code, stdout } = await cli(['discover', '--url', world.ws.url], { FED_RELAY_TOKEN: world.token });
+    expect(code).toBe(0);
+    expect(stdout.at(-1)).toMatch(/^discovery done: discovered 2, .*, 1 account-region, \d+ ms$/);
+  });
+
   it('apis lists every API and plan as a table, and as JSON lines', async () => {
     const table = await cli(['apis', '--url', world.ws.url, '--token', world.token]);
     expect(table.code).toBe(0);
