@@ -4,16 +4,23 @@
  * are deleted by the subscriptions function (asynchronous `revoke-keys`, retried as Lambda retries),
  * while 30 % of API Gateway calls fail and the first attempt of some invocations dies right after
  * `DeleteApiKey`. Every revoked subscription must end with its key gone from API Gateway, its record
- * saying so, and an event telling the control plane.
+ * saying so, and an event telling the control plane — also when every attempt of a hand-over dies and
+ * it ends in the dead-letter queue: the hourly `finish-revocations` finishes it.
  */
 import {
   DeleteUsagePlanCommand,
   GetApiKeyCommand,
   TagResourceCommand,
+  UntagResourceCommand,
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventType, RevokeKeysStep } from '../../layers/federation-core/src/index.js';
+import {
+  EventType,
+  FINISH_REVOCATIONS_AFTER_MS,
+  type FinishRevocationsResult,
+  RevokeKeysStep,
+} from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
 import { type RelayHarness, startRelayHarness, TEST_AGENT } from '../support/relay-harness.js';
 import { THIRTY_PERCENT_FAULTS } from './faults.js';
@@ -29,6 +36,8 @@ describe('revocations under faults and crashes', () => {
   /** Subscriptions whose first `revoke-keys` attempt dies right after `DeleteApiKey`. */
   const crashOnce = new Set<string>();
   let crashes = 0;
+  /** How far the subscriptions function's clock is ahead (the hour until `finish-revocations`). */
+  let clockAheadMs = 0;
 
   beforeAll(async () => {
     emu = await startEmulator();
@@ -44,6 +53,7 @@ describe('revocations under faults and crashes', () => {
           }
         },
       },
+      subscriptionsNow: () => Date.now() + clockAheadMs,
     });
   });
   afterAll(async () => {
@@ -163,6 +173,103 @@ describe('revocations under faults and crashes', () => {
       ).size,
     });
     expect({ survived, keysLeft, active }).toEqual({ survived: subscribed.length, keysLeft: 0, active: 0 });
+    expect(agent.handlerErrors).toEqual([]);
+  });
+  it('finishes the revocations whose hand-over was dead-lettered, on the hourly finish-revocations', async () => {
+    // Pets back in the catalog, subscribed again; then retired again while every revoke-keys attempt
+    // fails (an outage of the subscriptions function): Lambda's two retries, then the dead-letter queue.
+    const petsArn = (restApiId: string) => `arn:aws:apigateway:${emu.region}::/restapis/${restApiId}`;
+    const seeded = agent.seeded.apis.pets!.restApiId;
+    await emu
+      .apiGateway({ via: 'proxy' })
+      .send(new UntagResourceCommand({ resourceArn: petsArn(seeded), tagKeys: ['retired'] }));
+    await agent.discovery.engine.run();
+    const pets = (await agent.discovery.catalog.listAll()).find((api) => api.name === 'Pets');
+    expect(pets, 'pets is federated again').toBeDefined();
+    const subscribed: { subscriptionId: string; apiKeyId: string }[] = [];
+    // Two a plan: the hand-over of a plan removal carries several ids.
+    for (const [p, plan] of pets!.plans.entries()) {
+      for (let n = 0; n < 2; n++) {
+        const subscriptionId = `dlq-${p}-${n}`;
+        const active = await agent.subscriptions.service.subscribe({
+          subscriptionId,
+          apiId: pets!.id,
+          planId: plan.id,
+          application: { id: `app-dlq-${p}-${n}`, name: 'App' },
+        });
+        subscribed.push({ subscriptionId, apiKeyId: active.apiKeyId });
+      }
+    }
+    const since = await agent.relay.outbox.latestSeq();
+    const errorsBefore = agent.handlerErrors.length;
+    await emu
+      .apiGateway({ via: 'proxy' })
+      .send(new TagResourceCommand({ resourceArn: petsArn(seeded), tags: { retired: 'yes' } }));
+    // Meanwhile the function may not delete keys (a policy edit that dropped `apigateway:DELETE`, put
+    // right later): every attempt of the hand-over is refused.
+    emu.proxy.setPolicy({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: ['apigateway:GET', 'apigateway:POST', 'apigateway:PATCH'],
+          Resource: ['*'],
+        },
+      ],
+    });
+    const { summary } = await agent.discovery.engine.run();
+    await agent.idle();
+    emu.proxy.setPolicy(undefined);
+    expect(summary.counts.plansRemoved).toBe(pets!.plans.length);
+    const deadLettered = agent.handlerErrors.slice(errorsBefore);
+    expect(deadLettered.length, 'hand-overs ended in the dead-letter queue').toBeGreaterThan(0);
+    expect(deadLettered.every((e) => e.where === 'async subscriptions')).toBe(true);
+    agent.handlerErrors.splice(errorsBefore);
+    for (const { apiKeyId } of subscribed) expect(await keyExists(apiKeyId)).toBe(true);
+
+    // An hour later, under the 30 % mix: the schedule's event, repeated until nothing is left to do.
+    clockAheadMs = FINISH_REVOCATIONS_AFTER_MS + 60_000;
+    const seed = report.seed('deadLettered', 1818);
+    emu.proxy.resetStats();
+    emu.proxy.setFaults({ seed, rates: THIRTY_PERCENT_FAULTS, services: ['apigateway'] });
+    try {
+      for (let hour = 0; hour < 6; hour++) {
+        const out = (await agent.handlers.subscriptions({
+          action: 'finish-revocations',
+        })) as FinishRevocationsResult;
+        if (out.failed.length === 0 && !out.more) break;
+      }
+    } finally {
+      emu.proxy.setFaults(undefined);
+      clockAheadMs = 0;
+      report.add({ faultsInjected: emu.proxy.stats.faults.total + deadLettered.length });
+    }
+    const keyGone = (await agent.relay.outbox.listAfter(since, 10_000)).filter(
+      (e) =>
+        e.event === EventType.SUBSCRIPTION_REVOKED &&
+        (e.payload as { keyDeleted?: boolean }).keyDeleted === true,
+    );
+    let survived = 0;
+    let keysLeft = 0;
+    for (const { subscriptionId, apiKeyId } of subscribed) {
+      const record = await agent.subscriptions.service.get({ subscriptionId });
+      const exists = await keyExists(apiKeyId);
+      const told = keyGone.filter(
+        (e) => (e.payload as { subscriptionId?: string }).subscriptionId === subscriptionId,
+      );
+      if (exists) keysLeft++;
+      if (!exists && record.status === 'REVOKED' && record.keyDeleted === true && told.length === 1)
+        survived++;
+    }
+    report.add({
+      operationsAttempted: subscribed.length,
+      survived,
+      keysInApiGateway: keysLeft,
+      eventsProduced: subscribed.length,
+      eventsDelivered: new Set(keyGone.map((e) => (e.payload as { subscriptionId: string }).subscriptionId))
+        .size,
+    });
+    expect({ survived, keysLeft }).toEqual({ survived: subscribed.length, keysLeft: 0 });
     expect(agent.handlerErrors).toEqual([]);
   });
 });

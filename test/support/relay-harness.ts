@@ -108,6 +108,8 @@ export interface RelayHarnessOptions {
   readonly syncChunkSize?: number;
   /** Subscriptions chaos hooks. */
   readonly subscriptionHooks?: SubscriptionHooks;
+  /** The subscriptions saga's clock (a `finish-revocations` an hour later). */
+  readonly subscriptionsNow?: () => number;
   /** Give the handlers real Powertools loggers (default true: their output is what hygiene scans). */
   readonly loggers?: boolean;
   /** The agent identity the relay announces in `hello` and `ping` (default `reliability-agent`, `0.0.0-reliability`). */
@@ -289,6 +291,7 @@ export async function startRelayHarness(
     clients: factory,
     logger: logger('subscriptions'),
     hooks: options.subscriptionHooks,
+    ...(options.subscriptionsNow ? { now: options.subscriptionsNow } : {}),
   });
   handlers = {
     authorizer: createRelayAuthorizerHandler({ verifier, logger: logger('relay-authorizer') }),

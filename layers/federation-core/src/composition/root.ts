@@ -47,6 +47,8 @@ export interface CompositionOptions {
   readonly secretTtlMs?: number;
   /** Test and chaos hooks of the subscribe saga. */
   readonly hooks?: SubscriptionHooks;
+  /** The subscriptions saga's clock (tests: a `finish-revocations` an hour later). Default `Date.now`. */
+  readonly now?: () => number;
   /** Loads definition documents for `api.upserted`. Default: the ledger's DefinitionStore. */
   readonly loadDefinition?: DefinitionLoader;
   /** The last discovery run summary, for `ping`. Default: discovery's RunRepository. */
@@ -269,6 +271,7 @@ export function createComposition(options: CompositionOptions): Composition {
       limiters,
       logger,
       hooks: options.hooks,
+      ...(options.now ? { now: options.now } : {}),
     });
     const sweeper: SweeperDeps = {
       enabled: config.agent.sweepLostKeys,
