@@ -72,6 +72,50 @@ describe('revocations under faults and crashes', () => {
     }
   };
 
+  /**
+   * Where the subscriptions ended, reported as the row's figures: survived = key gone from API Gateway,
+   * record REVOKED with `keyDeleted`, and exactly one key-gone event appended after `since`.
+   */
+  const settle = async (
+    subscribed: readonly { subscriptionId: string; apiKeyId: string }[],
+    since: number,
+  ) => {
+    const keyGone = (await agent.relay.outbox.listAfter(since, 10_000)).filter(
+      (e) =>
+        e.event === EventType.SUBSCRIPTION_REVOKED &&
+        (e.payload as { keyDeleted?: boolean }).keyDeleted === true,
+    );
+    const toldOf = (subscriptionId: string) =>
+      keyGone.filter((e) => (e.payload as { subscriptionId?: string }).subscriptionId === subscriptionId)
+        .length;
+    let survived = 0;
+    let keysLeft = 0;
+    let active = 0;
+    for (const { subscriptionId, apiKeyId } of subscribed) {
+      const record = await agent.subscriptions.service.get({ subscriptionId });
+      const exists = await keyExists(apiKeyId);
+      if (exists) keysLeft++;
+      if (record.status === 'ACTIVE') active++;
+      if (
+        !exists &&
+        record.status === 'REVOKED' &&
+        record.keyDeleted === true &&
+        toldOf(subscriptionId) === 1
+      )
+        survived++;
+    }
+    report.add({
+      operationsAttempted: subscribed.length,
+      survived,
+      keysInApiGateway: keysLeft,
+      keysInLedger: active,
+      eventsProduced: subscribed.length,
+      eventsDelivered: new Set(keyGone.map((e) => (e.payload as { subscriptionId: string }).subscriptionId))
+        .size,
+    });
+    return { survived, keysLeft, active };
+  };
+
   it('deletes every revoked subscription’s key and says so, under 30% faults and crashes after DeleteApiKey', async () => {
     await agent.discovery.engine.run();
     const catalog = await agent.discovery.catalog.listAll();
@@ -143,36 +187,8 @@ describe('revocations under faults and crashes', () => {
     // A planned crash may not come: a reset after API Gateway deleted the key makes the retry find it
     // gone (404), a path without the step.
     expect(crashes, 'invocations died after DeleteApiKey').toBeGreaterThan(0);
-    report.add({ operationsAttempted: subscribed.length, faultsInjected: crashes });
-
-    const keyGoneEvents = (await agent.relay.outbox.listAfter(since, 10_000)).filter(
-      (e) =>
-        e.event === EventType.SUBSCRIPTION_REVOKED &&
-        (e.payload as { keyDeleted?: boolean }).keyDeleted === true,
-    );
-    let survived = 0;
-    let keysLeft = 0;
-    let active = 0;
-    for (const { subscriptionId, apiKeyId } of subscribed) {
-      const record = await agent.subscriptions.service.get({ subscriptionId });
-      const exists = await keyExists(apiKeyId);
-      const told = keyGoneEvents.some(
-        (e) => (e.payload as { subscriptionId?: string }).subscriptionId === subscriptionId,
-      );
-      if (exists) keysLeft++;
-      if (record.status === 'ACTIVE') active++;
-      if (!exists && record.status === 'REVOKED' && record.keyDeleted === true && told) survived++;
-    }
-    report.add({
-      survived,
-      keysInApiGateway: keysLeft,
-      keysInLedger: active,
-      eventsProduced: subscribed.length,
-      eventsDelivered: new Set(
-        keyGoneEvents.map((e) => (e.payload as { subscriptionId: string }).subscriptionId),
-      ).size,
-    });
-    expect({ survived, keysLeft, active }).toEqual({ survived: subscribed.length, keysLeft: 0, active: 0 });
+    report.add({ faultsInjected: crashes });
+    expect(await settle(subscribed, since)).toEqual({ survived: subscribed.length, keysLeft: 0, active: 0 });
     expect(agent.handlerErrors).toEqual([]);
   });
   it('finishes the revocations whose hand-over was dead-lettered, on the hourly finish-revocations', async () => {
@@ -244,32 +260,7 @@ describe('revocations under faults and crashes', () => {
       clockAheadMs = 0;
       report.add({ faultsInjected: emu.proxy.stats.faults.total + deadLettered.length });
     }
-    const keyGone = (await agent.relay.outbox.listAfter(since, 10_000)).filter(
-      (e) =>
-        e.event === EventType.SUBSCRIPTION_REVOKED &&
-        (e.payload as { keyDeleted?: boolean }).keyDeleted === true,
-    );
-    let survived = 0;
-    let keysLeft = 0;
-    for (const { subscriptionId, apiKeyId } of subscribed) {
-      const record = await agent.subscriptions.service.get({ subscriptionId });
-      const exists = await keyExists(apiKeyId);
-      const told = keyGone.filter(
-        (e) => (e.payload as { subscriptionId?: string }).subscriptionId === subscriptionId,
-      );
-      if (exists) keysLeft++;
-      if (!exists && record.status === 'REVOKED' && record.keyDeleted === true && told.length === 1)
-        survived++;
-    }
-    report.add({
-      operationsAttempted: subscribed.length,
-      survived,
-      keysInApiGateway: keysLeft,
-      eventsProduced: subscribed.length,
-      eventsDelivered: new Set(keyGone.map((e) => (e.payload as { subscriptionId: string }).subscriptionId))
-        .size,
-    });
-    expect({ survived, keysLeft }).toEqual({ survived: subscribed.length, keysLeft: 0 });
+    expect(await settle(subscribed, since)).toEqual({ survived: subscribed.length, keysLeft: 0, active: 0 });
     expect(agent.handlerErrors).toEqual([]);
   });
 });
