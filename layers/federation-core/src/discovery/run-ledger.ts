@@ -68,8 +68,7 @@ export interface FanOutRunRecord {
   readonly unitStatus: Record<string, number>;
   /** Any unit partial or failed. */
   readonly partial: boolean;
-  /** Accounts of an organisation scope the role could not be assumed in. */
-  readonly withoutRole?: readonly string[];
+  /** Accounts listed in the run's organisation scopes (those without the role: the UNIT# items). */
   readonly organizationAccounts?: number;
   readonly replyTo?: ReplyTo;
   readonly finishedAt?: string;
@@ -88,7 +87,10 @@ export interface UnitOutcome {
   /** Events it appended. */
   readonly events: number;
   readonly invocations: number;
-  /** The unit's account lacks the organisation scope's role. */
+  /**
+   * The unit's account lacks the organisation scope's role: kept in the UNIT# item only, where the
+   * run's summary finds it (the RUN# record does not gather the accounts: it stays constant in size).
+   */
   readonly withoutRole?: boolean;
 }
 
@@ -420,14 +422,10 @@ export class FanOutRunLedger {
       sets.push('#partial = :true');
       values[':true'] = true;
     }
-    let add = 'ADD unitsDone :one, throttles :th, events :ev, invocations :inv';
+    const add = 'ADD unitsDone :one, throttles :th, events :ev, invocations :inv';
     values[':th'] = outcome.summary.throttles;
     values[':ev'] = outcome.events;
     values[':inv'] = outcome.invocations;
-    if (outcome.withoutRole && outcome.summary.accountId) {
-      add += ', withoutRole :wr';
-      values[':wr'] = new Set([outcome.summary.accountId]);
-    }
     const unitKeyOf = keys.runUnit(runId, unitKey);
     try {
       await this.table.client.send(
@@ -536,7 +534,8 @@ export class FanOutRunLedger {
 }
 
 function fromRunItem(item: Item): FanOutRunRecord {
-  const rest = stripKeys(item) as Record<string, unknown>;
-  const withoutRole = rest.withoutRole instanceof Set ? [...(rest.withoutRole as Set<string>)].sort() : [];
-  return { ...(rest as unknown as FanOutRunRecord), withoutRole };
+  // `withoutRole`: the string set of accounts without the role that records of runs started before the
+  // bound gathered (their UNIT# items say the same); not part of the record any more.
+  const { withoutRole: _legacy, ...rest } = stripKeys(item);
+  return rest as unknown as FanOutRunRecord;
 }

@@ -1,6 +1,6 @@
 /** What a discovery run reports: stored as a `RUN#` record, returned by the handler, sent as `discovery.completed`. */
 
-import { RUN_SUMMARY_ACCOUNT_REGIONS_MAX } from '../protocol/protocol.js';
+import { RUN_SUMMARY_ACCOUNT_REGIONS_MAX, RUN_SUMMARY_WITHOUT_ROLE_MAX } from '../protocol/protocol.js';
 
 export interface DiscoveryCounts {
   /** Federated APIs (stages) seen this run: upserted + unchanged. */
@@ -108,6 +108,36 @@ export const ERROR_MESSAGE_MAX = 500;
  * are 135–200 KB, with room for the {@link SUMMARY_ERRORS_MAX} errors under the 400 KB item limit.
  */
 export const SUMMARY_ACCOUNT_REGIONS_MAX = RUN_SUMMARY_ACCOUNT_REGIONS_MAX;
+
+/**
+ * Accounts without the role a run summary lists (`organization.withoutRole`, the protocol's bound). One
+ * id is 13 bytes by DynamoDB's sizing (12 by moto's, 15 of JSON): 1,000 are 13 KB, and the largest
+ * summary ({@link SUMMARY_ACCOUNT_REGIONS_MAX} account-regions and {@link SUMMARY_ERRORS_MAX} errors at
+ * their largest, 269 KB) is 282 KB with them, well under the 400 KB item limit. Unbounded, 10,852 accounts
+ * without the role passed it with those lists full (about 31,400 with them empty).
+ */
+export const SUMMARY_WITHOUT_ROLE_MAX = RUN_SUMMARY_WITHOUT_ROLE_MAX;
+
+/** With organisation sources: the accounts listed, and those the role could not be assumed in. */
+export interface OrganizationSummary {
+  /** Accounts listed in the run's organisation scopes. */
+  readonly accounts: number;
+  /** The first {@link SUMMARY_WITHOUT_ROLE_MAX} accounts without the role, sorted. */
+  readonly withoutRole: readonly string[];
+  /** Every account without the role, also those not listed in `withoutRole`. */
+  readonly withoutRoleCount: number;
+}
+
+/**
+ * The summary's accounts without the role: each once, sorted, at most {@link SUMMARY_WITHOUT_ROLE_MAX}
+ * listed, all of them counted (an account fails in each of its regions: it is one account).
+ */
+export function boundWithoutRole(
+  accountIds: Iterable<string>,
+): Pick<OrganizationSummary, 'withoutRole' | 'withoutRoleCount'> {
+  const all = [...new Set(accountIds)].sort();
+  return { withoutRole: all.slice(0, SUMMARY_WITHOUT_ROLE_MAX), withoutRoleCount: all.length };
+}
 
 /** A run's account-regions as its summary holds them: a bounded list, all of them counted by status. */
 export type BoundedAccountRegions = Pick<

@@ -291,6 +291,41 @@ export const SubscriptionRevokedPayloadSchema = z
  */
 export const RUN_SUMMARY_ACCOUNT_REGIONS_MAX = 500;
 
+/**
+ * Account ids a run summary lists in `organization.withoutRole` (the accounts of an organisation scope
+ * where the agent's role could not be assumed): 13 bytes each in the summary's DynamoDB item; the rest
+ * are counted (`withoutRoleCount`).
+ */
+export const RUN_SUMMARY_WITHOUT_ROLE_MAX = 1_000;
+
+/** The organisation part of a fanned-out run's summary; further fields pass through. */
+const RunOrganizationSchema = z
+  .looseObject({
+    accounts: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'Accounts listed in the organisation scopes of the run.' }),
+    withoutRole: z
+      .array(z.string())
+      .optional()
+      .meta({
+        description:
+          'Accounts where the agent’s role could not be assumed (their account-regions `failed`, ' +
+          `AWS_ACCESS_DENIED), sorted: at most ${RUN_SUMMARY_WITHOUT_ROLE_MAX} (DynamoDB’s 400 KB item limit); ` +
+          '`withoutRoleCount` counts them all.',
+      }),
+    withoutRoleCount: z.number().int().min(0).optional().meta({
+      description:
+        'Every account without the role, also those `withoutRole` does not list (absent from agents before the bound: count `withoutRole`).',
+    }),
+  })
+  .meta({
+    id: 'RunOrganization',
+    description: 'With organisation sources: the accounts listed and those without the agent’s role.',
+  });
+
 /** One account-region of a run summary (`AccountRegionSummary`); further fields pass through. */
 const RunAccountRegionSchema = z
   .looseObject({
@@ -332,6 +367,7 @@ export const RunSummarySchema = z
       .min(0)
       .optional()
       .meta({ description: 'Every error of the run; `errors` lists the first 100 in full.' }),
+    organization: RunOrganizationSchema.optional(),
   })
   .meta({
     id: 'RunSummary',
