@@ -6,7 +6,11 @@
  * And a run over an organisation's account-regions: the summary lists at most
  * {@link SUMMARY_ACCOUNT_REGIONS_MAX} of them and counts all, so the `discovery.completed` of a fanned-out
  * run of 1,798 account-regions (the fewest whose full list passes moto's limit) is appended and the run
- * answered; before, moto refused the event and the run's completion failed.
+ * answered; before, moto refused the event and the run's completion failed. And the accounts of an
+ * organisation without the agent's role: the summary lists at most {@link SUMMARY_WITHOUT_ROLE_MAX} and
+ * counts all (`organization.withoutRoleCount`), so a run whose summary is otherwise at its largest (500
+ * account-regions and 100 errors of the largest sizes) completes with {@link WITHOUT_ROLE} of them, the
+ * fewest whose full list passes moto's limit.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -32,6 +36,7 @@ import {
   runSummary,
   SUMMARY_ACCOUNT_REGIONS_MAX,
   SUMMARY_ERRORS_MAX,
+  SUMMARY_WITHOUT_ROLE_MAX,
   startFanOutRun,
   summarizeRun,
   unitKey,
@@ -98,6 +103,74 @@ function unboundedMotoSize(item: Record<string, AttributeValue>, entry: number, 
   const { accountRegionCount: _count, accountRegionsByStatus: _byStatus, ...before } = item.payload!.M!;
   return motoItemSize({ ...item, payload: { M: { ...before, accountRegions: { L: [] } } } }) + n * entry;
 }
+
+/** The longest source name (the config allows 64 characters) and one of the longest region names. */
+const LONG_SOURCE = 'organisation-sources-of-the-platform-team-in-every-business-unit';
+const LONG_REGION = 'ap-southeast-3';
+
+/**
+ * An account-region that failed part-way at its largest in a summary: the longest source and region
+ * names, every count and operation at six digits.
+ */
+function largestAccountRegion(i: number): AccountRegionSummary {
+  const n = 123_456;
+  return {
+    source: LONG_SOURCE,
+    accountId: String(100_000_000_000 + i),
+    region: LONG_REGION,
+    status: AccountRegionStatus.PARTIAL,
+    counts: {
+      discovered: n,
+      upserted: n,
+      unchanged: n,
+      removed: n,
+      plansRemoved: n,
+      skipped: n,
+      exported: n,
+      exportRefused: n,
+    },
+    apiCalls: { GetRestApis: n, GetUsagePlans: n, GetStages: n, GetExport: n, GetRestApi: n },
+    throttles: n,
+    durationMs: 12_345_678,
+  };
+}
+
+/** Its error at its largest: a 128-character stage name, a message cut at 500 characters. */
+function largestError(ar: AccountRegionSummary) {
+  return {
+    source: ar.source,
+    accountId: ar.accountId,
+    region: ar.region,
+    operation: `GetExport abcdefghij/${'s'.repeat(128)}`,
+    code: 'AWS_ERROR',
+    message: `${'m'.repeat(500)}…`,
+  };
+}
+
+/** An account-region of an account without the role, as its unit ends (`unit.ts`). */
+function withoutRoleAccountRegion(j: number): AccountRegionSummary {
+  return {
+    source: LONG_SOURCE,
+    accountId: String(200_000_000_000 + j),
+    region: LONG_REGION,
+    status: AccountRegionStatus.FAILED,
+    counts: emptyCounts(),
+    apiCalls: { GetRestApis: 1, GetUsagePlans: 1 },
+    throttles: 0,
+    durationMs: 120,
+  };
+}
+
+/**
+ * Accounts without the role of the synthetic run below: the fewest whose summary, listing every one of
+ * them as before the bound, passes moto's item limit when the rest of the summary is at its largest
+ * (500 account-regions of {@link largestAccountRegion}, 100 errors of {@link largestError}). An id is 12
+ * bytes by moto's count (13 by DynamoDB's, 15 of JSON) and the rest of the item 267,458: 11,462 pass
+ * 405,000, 11,461 do not (the test checks both, for the item it writes). By DynamoDB's count the rest is
+ * 268,529 and 10,852 pass 400 KB; with the rest of the summary empty, about 31,400 would. Bounded, the
+ * item is 281,550 (DynamoDB's count).
+ */
+const WITHOUT_ROLE = 11_462;
 
 describe('bounded items (400 KB)', () => {
   let emu: Emulator;
@@ -279,6 +352,162 @@ describe('bounded items (400 KB)', () => {
       await f.stop();
     }
   }, 120_000);
+
+  it(`completes a fanned-out run with ${WITHOUT_ROLE} accounts without the role: discovery.completed lists ${SUMMARY_WITHOUT_ROLE_MAX}, counts all`, async () => {
+    const K = WITHOUT_ROLE;
+    const P = SUMMARY_ACCOUNT_REGIONS_MAX;
+    const f = await fanOutHarness(emu, { fanOut: { enabled: true } });
+    try {
+      // A synthetic run in moto's ledger, one region per account: P account-regions that failed part-way
+      // (sorted first: the summary lists them, and the first 100 of their errors), then K accounts
+      // without the role (failed, AWS_ACCESS_DENIED). Their ended UNIT# items are written in batches.
+      const runId = randomUUID();
+      const partial = Array.from({ length: P }, (_, i) => largestAccountRegion(i));
+      const denied = Array.from({ length: K }, (_, j) => withoutRoleAccountRegion(j));
+      const deniedIds = denied.map((ar) => ar.accountId!);
+      const outcomes = [
+        ...partial.map((summary) => ({
+          summary,
+          errors: [largestError(summary)],
+          errorCount: 1,
+          errorsByCode: { AWS_ERROR: 1 },
+          events: 0,
+          invocations: 1,
+        })),
+        ...denied.map((summary) => ({
+          summary,
+          errors: [
+            {
+              source: summary.source,
+              accountId: summary.accountId,
+              region: summary.region,
+              operation: 'GetRestApis',
+              code: 'AWS_ACCESS_DENIED',
+              message: 'User is not authorized to perform: sts:AssumeRole',
+            },
+          ],
+          errorCount: 1,
+          errorsByCode: { AWS_ACCESS_DENIED: 1 },
+          events: 0,
+          invocations: 1,
+          withoutRole: true,
+        })),
+      ];
+      const startedAtMs = Date.now();
+      await f.deps.ledger.createRun(
+        {
+          runId,
+          startedAt: new Date(startedAtMs).toISOString(),
+          startedAtMs,
+          deadlineAtMs: startedAtMs + 3_600_000,
+          full: true,
+          sources: [LONG_SOURCE],
+          unitsTotal: P + K,
+          counts: emptyCounts(),
+          organizationAccounts: P + K,
+        },
+        [],
+      );
+      const { table } = f.h;
+      for (let i = 0; i < outcomes.length; i += 25) {
+        await table.client.send(
+          new BatchWriteCommand({
+            RequestItems: {
+              [table.tableName]: outcomes.slice(i, i + 25).map((outcome) => {
+                const ar = outcome.summary;
+                const spec = {
+                  key: unitKey(ar.source, ar.accountId!, ar.region),
+                  source: ar.source,
+                  accountId: ar.accountId!,
+                  region: ar.region,
+                  organization: true as const,
+                };
+                return {
+                  PutRequest: {
+                    Item: {
+                      ...keys.runUnit(runId, spec.key),
+                      kind: 'RUNUNIT',
+                      spec,
+                      cont: 0,
+                      invocations: 1,
+                      ended: true,
+                      outcome,
+                    },
+                  },
+                };
+              }),
+            },
+          }),
+        );
+      }
+      // The run's counters, and the string set of the K accounts that the units' endUnit transactions
+      // gathered in the RUN# record before the bound (the record of a run started before an upgrade has
+      // it; the summary now takes the accounts from the UNIT# items).
+      await table.client.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: keys.run(runId),
+          UpdateExpression:
+            'SET unitsDone = :n, invocations = :n, unitStatus = :status, #partial = :true, apiCalls = :calls ADD withoutRole :ids',
+          ExpressionAttributeNames: { '#partial': 'partial' },
+          ExpressionAttributeValues: {
+            ':n': P + K,
+            ':status': { partial: P, failed: K },
+            ':true': true,
+            ':calls': { GetRestApis: P + K, GetUsagePlans: P + K },
+            ':ids': new Set(deniedIds),
+          },
+        }),
+      );
+
+      // The last unit's completion: before the bound, moto refused the event ("Item size has exceeded
+      // the maximum allowed size") and the run stayed unanswered, on every retry.
+      const summary = await completeRun(f.deps, (await f.deps.ledger.getRun(runId))!, 'lastUnit');
+      expect(summary).toMatchObject({
+        runId,
+        partial: true,
+        accountRegionCount: P + K,
+        accountRegionsByStatus: { partial: P, failed: K },
+        errorCount: P + K,
+        errorsByCode: { AWS_ERROR: P, AWS_ACCESS_DENIED: K },
+        organization: { accounts: P + K, withoutRoleCount: K },
+      });
+      expect(summary!.organization!.withoutRole).toEqual(deniedIds.slice(0, SUMMARY_WITHOUT_ROLE_MAX));
+      expect(summary!.accountRegions).toEqual(partial);
+      expect(summary!.errors).toHaveLength(SUMMARY_ERRORS_MAX);
+      const events = await f.h.outbox.listAfter(0);
+      expect(events.map((e) => e.event)).toEqual([EventType.DISCOVERY_COMPLETED]);
+      expect(events[0]!.payload).toEqual(summary);
+      expect((await f.deps.ledger.getRun(runId))?.completedSeq).toBe(events[0]!.seq);
+
+      // The event's item, read back from moto: under 400 KB. Listing all K accounts (as before) would
+      // pass moto's limit, K − 1 would not: K is the smallest such run that failed.
+      const { Item: item } = await emu.dynamoDb().send(
+        new GetItemCommand({
+          TableName: table.tableName,
+          Key: { pk: { S: 'OUTBOX' }, sk: { S: keys.event(events[0]!.seq).sk } },
+          ConsistentRead: true,
+        }),
+      );
+      expect(itemSize(item!)).toBeLessThan(ITEM_LIMIT);
+      const org = item!.payload!.M!.organization!.M!;
+      const id = motoValueSize(org.withoutRole!.L![0]!);
+      expect(id).toBe(12);
+      const { withoutRoleCount: _count, ...before } = org;
+      const unbounded = (n: number) =>
+        motoItemSize({
+          ...item,
+          payload: {
+            M: { ...item!.payload!.M!, organization: { M: { ...before, withoutRole: { L: [] } } } },
+          },
+        }) +
+        n * id;
+      expect(unbounded(K)).toBeGreaterThan(MOTO_ITEM_LIMIT);
+      expect(unbounded(K - 1)).toBeLessThanOrEqual(MOTO_ITEM_LIMIT);
+    } finally {
+      await f.stop();
+    }
+  }, 300_000);
 
   it(`records a run of ${ACCOUNT_REGIONS} account-regions in one invocation: RUN# and discovery.completed list ${SUMMARY_ACCOUNT_REGIONS_MAX}`, async () => {
     const N = ACCOUNT_REGIONS;

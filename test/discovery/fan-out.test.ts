@@ -1,4 +1,5 @@
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deleteApi, generateSeed, redeployStage, seed } from '../../emulator/seeder.js';
 import {
@@ -10,6 +11,7 @@ import {
   emptyCounts,
   type FanOutSummary,
   type FederatedApi,
+  keys,
   type OutboxEvent,
   runSummary,
   startFanOutRun,
@@ -106,7 +108,17 @@ describe('fan-out: one unit per account-region, on SQS', () => {
 
     expect(summary.fanOut).toMatchObject({ units: 52, unitsEnded: 52, deadlineReached: false });
     expect(summary.fanOut.unitStatus).toEqual({ complete: 48, failed: 4 });
-    expect(summary.organization).toEqual({ accounts: 13, withoutRole: org.withoutRole });
+    expect(summary.organization).toEqual({
+      accounts: 13,
+      withoutRole: org.withoutRole,
+      withoutRoleCount: org.withoutRole.length,
+    });
+    // The accounts without the role are in their UNIT# items only: the RUN# record gathers none.
+    const { Item: record } = await f.h.table.client.send(
+      new GetCommand({ TableName: f.h.table.tableName, Key: keys.run(started.runId), ConsistentRead: true }),
+    );
+    expect(record).toBeDefined();
+    expect(record).not.toHaveProperty('withoutRole');
     expect(summary.accountRegions).toHaveLength(52);
     const denied = summary.errors.filter((e) => e.code === 'AWS_ACCESS_DENIED');
     expect(new Set(denied.map((e) => `${e.accountId}/${e.region}`)).size).toBe(4);
