@@ -121,6 +121,21 @@ describe('finish-revocations', () => {
     });
   });
 
+  it('stops taking revocations when its invocation runs out of time, and says more wait', async () => {
+    await service.subscribe(goldRequest(world));
+    await removeGoldWithoutHandOver();
+    // No time left (the function's remaining time, less a reserve, is spent).
+    expect(await later.finishRevocations({}, world.emit, { withinMs: 0 })).toMatchObject({
+      deleted: [],
+      more: true,
+    });
+    expect(await allKeys(world.raw)).toHaveLength(1);
+    expect(await later.finishRevocations({}, world.emit, { withinMs: 60_000 })).toMatchObject({
+      deleted: ['sub-1'],
+      more: false,
+    });
+  });
+
   it('never touches a live subscription, and refuses a malformed request before any AWS call', async () => {
     const sub = await service.subscribe(goldRequest(world));
     expect(await later.finishRevocations({}, world.emit)).toMatchObject({ deleted: [], skipped: [] });

@@ -105,7 +105,11 @@ export async function runSubscriptionsFunction(
       }
       case 'finish-revocations': {
         const { action: _action, ...input } = request;
-        const result = await deps.service.finishRevocations(input, emit);
+        const result = await deps.service.finishRevocations(
+          input,
+          emit,
+          remainingMs === undefined ? {} : { withinMs: Math.max(0, remainingMs - RESERVE_MS * 2) },
+        );
         metric(METRICS.revokedKeysDeleted, result.deleted.length);
         deps.logger?.info('finish-revocations answered', {
           deleted: result.deleted.length,

@@ -333,7 +333,12 @@ export class SubscriptionService {
    */
   async revokeKeys(input: unknown, emit: EmitEvents): Promise<RevokeKeysResult> {
     const { subscriptionIds } = parseRequest(RevokeKeysRequestSchema, input, 'revoke-keys');
-    const { failed: _failed, failure, ...result } = await this.deleteRevokedKeys(subscriptionIds, emit);
+    const {
+      failed: _failed,
+      failure,
+      stopped: _stopped,
+      ...result
+    } = await this.deleteRevokedKeys(subscriptionIds, emit);
     if (failure !== undefined) throw failure;
     return result;
   }
@@ -343,33 +348,57 @@ export class SubscriptionService {
    * {@link FINISH_REVOCATIONS_AFTER_MS} after they were made — a `revoke-keys` hand-over that ended in
    * the dead-letter queue, an unsubscribe whose deletion failed and was never repeated — oldest first,
    * at most `limit`, each finished as `revoke-keys` does. A key that cannot be deleted now is reported
-   * in `failed` and tried again by the next call; `more` says that more revocations wait.
+   * in `failed` and tried again by the next call; `more` says that more revocations wait. With
+   * `options.until` (epoch ms: the invocation's end less a reserve) it stops taking new ones then,
+   * and says `more`: the key bucket paces the deletions, and the function must not time out mid-way.
    */
-  async finishRevocations(input: unknown, emit: EmitEvents): Promise<FinishRevocationsResult> {
+  async finishRevocations(
+    input: unknown,
+    emit: EmitEvents,
+    options: { withinMs?: number } = {},
+  ): Promise<FinishRevocationsResult> {
     const { limit } = parseRequest(FinishRevocationsRequestSchema, input, 'finish-revocations');
     const before = new Date(this.now() - FINISH_REVOCATIONS_AFTER_MS).toISOString();
-    const { subscriptionIds, more } = await this.deps.subscriptions.listKeysToDelete(before, limit);
-    const { failure: _failure, ...result } = await this.deleteRevokedKeys(subscriptionIds, emit);
-    return { ...result, more };
+    const listed = await this.deps.subscriptions.listKeysToDelete(before, limit);
+    const until = options.withinMs === undefined ? undefined : this.now() + options.withinMs;
+    const outOfTime = () => until !== undefined && this.now() >= until;
+    const {
+      failure: _failure,
+      stopped,
+      ...result
+    } = await this.deleteRevokedKeys(listed.subscriptionIds, emit, outOfTime);
+    return { ...result, more: listed.more || stopped };
   }
 
   /**
    * For each REVOKED record whose key is not yet deleted: `DeleteApiKey` through the key bucket (a key
    * already gone counts as deleted), then its `subscription.revoked` with `keyDeleted: true` in one
    * transaction with the ledger's `keyDeleted` mark. A record that is not REVOKED is skipped (this never
-   * deletes the key of a live subscription), and so is an unknown id. Every id is tried; the first
-   * failure is handed back with the ids that failed.
+   * deletes the key of a live subscription), and so is an unknown id. Every id is tried, unless `stop`
+   * says so before one (`stopped`); the first failure is handed back with the ids that failed.
    */
   private async deleteRevokedKeys(
-    subscriptionIds: Iterable<string>,
+    subscriptionIds: readonly string[],
     emit: EmitEvents,
-  ): Promise<RevokeKeysResult & { failed: string[]; failure?: unknown }> {
+    stop: () => boolean = () => false,
+  ): Promise<RevokeKeysResult & { failed: string[]; failure?: unknown; stopped: boolean }> {
     const deleted: string[] = [];
     const alreadyDeleted: string[] = [];
     const skipped: string[] = [];
     const failed: string[] = [];
     let failure: unknown;
-    for (const subscriptionId of new Set(subscriptionIds)) {
+    const ids = [...new Set(subscriptionIds)];
+    for (const subscriptionId of ids) {
+      if (stop()) {
+        return {
+          deleted,
+          alreadyDeleted,
+          skipped,
+          failed,
+          stopped: true,
+          ...(failure === undefined ? {} : { failure }),
+        };
+      }
       try {
         const record = await this.deps.subscriptions.get(subscriptionId);
         if (!record || record.status !== SubscriptionStatus.REVOKED) {
@@ -404,7 +433,14 @@ export class SubscriptionService {
         });
       }
     }
-    return { deleted, alreadyDeleted, skipped, failed, ...(failure === undefined ? {} : { failure }) };
+    return {
+      deleted,
+      alreadyDeleted,
+      skipped,
+      failed,
+      stopped: false,
+      ...(failure === undefined ? {} : { failure }),
+    };
   }
 
   /** `subscription.revoked` with `keyDeleted: true`, appended with the record's mark (see {@link EmitEvents}). */
