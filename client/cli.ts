@@ -231,7 +231,8 @@ function describeEvent(event: EventMessage): string {
   }
 }
 
-function summary(payload: unknown): string {
+/** A run summary in one line: counts, account-regions, accounts without the role, duration, PARTIAL. */
+export function summary(payload: unknown): string {
   if (typeof payload !== 'object' || payload === null) return String(payload ?? '');
   const p = payload as Record<string, unknown>;
   const counts = (p.counts ?? p) as Record<string, unknown>;
@@ -240,6 +241,8 @@ function summary(payload: unknown): string {
     .map((k) => `${k} ${counts[k]}`);
   const regions = accountRegions(p);
   if (regions) parts.push(regions);
+  const denied = withoutRole(p);
+  if (denied) parts.push(denied);
   if (typeof p.durationMs === 'number') parts.push(`${p.durationMs} ms`);
   if (p.partial === true) parts.push('PARTIAL');
   return parts.join(', ') || JSON.stringify(payload);
@@ -267,6 +270,23 @@ function accountRegions(p: Record<string, unknown>): string | undefined {
     .map(([status, n]) => `${n} ${status}`);
   const noun = count === 1 ? 'account-region' : 'account-regions';
   return `${count} ${noun}${notComplete.length > 0 ? ` (${notComplete.join(', ')})` : ''}`;
+}
+
+/**
+ * `12000 accounts without the role`: all of them are counted (`organization.withoutRoleCount`) while
+ * `organization.withoutRole` lists at most 1,000; summaries of older agents have only the list.
+ */
+function withoutRole(p: Record<string, unknown>): string | undefined {
+  const org = p.organization as { withoutRole?: unknown; withoutRoleCount?: unknown } | undefined;
+  if (typeof org !== 'object' || org === null) return undefined;
+  const count =
+    typeof org.withoutRoleCount === 'number'
+      ? org.withoutRoleCount
+      : Array.isArray(org.withoutRole)
+        ? org.withoutRole.length
+        : 0;
+  if (count === 0) return undefined;
+  return `${count} ${count === 1 ? 'account' : 'accounts'} without the role`;
 }
 
 function formatFields(payload: unknown): string {
