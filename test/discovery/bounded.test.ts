@@ -172,6 +172,19 @@ function withoutRoleAccountRegion(j: number): AccountRegionSummary {
  */
 const WITHOUT_ROLE = 11_462;
 
+/** A ledger item as moto stores it (raw attribute values: what the item-size helpers measure). */
+async function storedItem(emu: Emulator, tableName: string, key: { pk: string; sk: string }) {
+  const { Item: item } = await emu.dynamoDb().send(
+    new GetItemCommand({
+      TableName: tableName,
+      Key: { pk: { S: key.pk }, sk: { S: key.sk } },
+      ConsistentRead: true,
+    }),
+  );
+  if (!item) throw new Error(`no item ${key.pk} / ${key.sk} in ${tableName}`);
+  return item;
+}
+
 describe('bounded items (400 KB)', () => {
   let emu: Emulator;
   beforeAll(async () => {
@@ -337,17 +350,11 @@ describe('bounded items (400 KB)', () => {
 
       // The event's item, read back from moto: under 400 KB. Listing all N entries (as before) would
       // pass moto's limit, N − 1 would not: N is the smallest run that failed.
-      const { Item: item } = await emu.dynamoDb().send(
-        new GetItemCommand({
-          TableName: table.tableName,
-          Key: { pk: { S: 'OUTBOX' }, sk: { S: keys.event(events[0]!.seq).sk } },
-          ConsistentRead: true,
-        }),
-      );
-      expect(itemSize(item!)).toBeLessThan(ITEM_LIMIT);
-      const entry = motoValueSize(item!.payload!.M!.accountRegions!.L![0]!);
-      expect(unboundedMotoSize(item!, entry, N)).toBeGreaterThan(MOTO_ITEM_LIMIT);
-      expect(unboundedMotoSize(item!, entry, N - 1)).toBeLessThanOrEqual(MOTO_ITEM_LIMIT);
+      const item = await storedItem(emu, table.tableName, keys.event(events[0]!.seq));
+      expect(itemSize(item)).toBeLessThan(ITEM_LIMIT);
+      const entry = motoValueSize(item.payload!.M!.accountRegions!.L![0]!);
+      expect(unboundedMotoSize(item, entry, N)).toBeGreaterThan(MOTO_ITEM_LIMIT);
+      expect(unboundedMotoSize(item, entry, N - 1)).toBeLessThanOrEqual(MOTO_ITEM_LIMIT);
     } finally {
       await f.stop();
     }
@@ -482,15 +489,9 @@ describe('bounded items (400 KB)', () => {
 
       // The event's item, read back from moto: under 400 KB. Listing all K accounts (as before) would
       // pass moto's limit, K − 1 would not: K is the smallest such run that failed.
-      const { Item: item } = await emu.dynamoDb().send(
-        new GetItemCommand({
-          TableName: table.tableName,
-          Key: { pk: { S: 'OUTBOX' }, sk: { S: keys.event(events[0]!.seq).sk } },
-          ConsistentRead: true,
-        }),
-      );
-      expect(itemSize(item!)).toBeLessThan(ITEM_LIMIT);
-      const org = item!.payload!.M!.organization!.M!;
+      const item = await storedItem(emu, table.tableName, keys.event(events[0]!.seq));
+      expect(itemSize(item)).toBeLessThan(ITEM_LIMIT);
+      const org = item.payload!.M!.organization!.M!;
       const id = motoValueSize(org.withoutRole!.L![0]!);
       expect(id).toBe(12);
       const { withoutRoleCount: _count, ...before } = org;
@@ -498,7 +499,7 @@ describe('bounded items (400 KB)', () => {
         motoItemSize({
           ...item,
           payload: {
-            M: { ...item!.payload!.M!, organization: { M: { ...before, withoutRole: { L: [] } } } },
+            M: { ...item.payload!.M!, organization: { M: { ...before, withoutRole: { L: [] } } } },
           },
         }) +
         n * id;
@@ -533,17 +534,7 @@ describe('bounded items (400 KB)', () => {
     expect(await h.runs.get(summary.runId)).toEqual(summary);
     expect((await h.outbox.listAfter(0)).map((e) => e.payload)).toEqual([summary]);
 
-    const dynamo = emu.dynamoDb();
-    const read = async (key: { pk: string; sk: string }) =>
-      (
-        await dynamo.send(
-          new GetItemCommand({
-            TableName: h.table.tableName,
-            Key: { pk: { S: key.pk }, sk: { S: key.sk } },
-            ConsistentRead: true,
-          }),
-        )
-      ).Item!;
+    const read = (key: { pk: string; sk: string }) => storedItem(emu, h.table.tableName, key);
     const run = await read(keys.run(summary.runId));
     const event = await read(keys.event(appended[0]!.seq));
     expect(itemSize(run)).toBeLessThan(ITEM_LIMIT);

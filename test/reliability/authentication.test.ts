@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TokenVerifier, tokensEqual } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
 import { type RelayHarness, startRelayHarness } from '../support/relay-harness.js';
-import { SecretsHygiene } from './hygiene.js';
+import { SecretsHygiene, scanAgent } from './hygiene.js';
 import { ScenarioReport } from './report.js';
 
 // Pass-through spies: the comparison's primitives are observed, not replaced.
@@ -172,10 +172,7 @@ describe('relay authentication', () => {
   });
 
   it('leaks no relay token into logs, ledger items or error messages', async () => {
-    await agent.idle();
-    for (const { error } of agent.handlerErrors) hygiene.error(error);
-    const leaks = await hygiene.leaks([agent.ledger]);
-    report.add({ logLinesScanned: hygiene.lines().length, secretsLeaked: leaks.length });
+    const leaks = await scanAgent(agent, hygiene, report);
     expect(hygiene.secretCount).toBeGreaterThanOrEqual(2);
     expect(hygiene.lines().length).toBeGreaterThan(0);
     expect(leaks).toEqual([]);

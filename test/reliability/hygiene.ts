@@ -132,3 +132,24 @@ function safeJson(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * The last check of a scenario file against the agent: once it is idle, its handlers' errors join the
+ * scan, which covers the captured log lines, every item of its ledger and those errors; the row gets
+ * the lines scanned and the leaks found. Returns the leaks (the caller expects none).
+ */
+export async function scanAgent(
+  agent: {
+    idle(): Promise<void>;
+    readonly handlerErrors: readonly { error: unknown }[];
+    readonly ledger: LedgerTable;
+  },
+  hygiene: SecretsHygiene,
+  report: { add(figures: { logLinesScanned: number; secretsLeaked: number }): void },
+): Promise<Leak[]> {
+  await agent.idle();
+  for (const { error } of agent.handlerErrors) hygiene.error(error);
+  const leaks = await hygiene.leaks([agent.ledger]);
+  report.add({ logLinesScanned: hygiene.lines().length, secretsLeaked: leaks.length });
+  return leaks;
+}
