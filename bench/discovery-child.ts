@@ -16,6 +16,7 @@ import {
   DefinitionStore,
   DiscoveryEngine,
   type DiscoverySummary,
+  discoverySettingsOf,
   LeaseRepository,
   ledgerPlanRevocations,
   Outbox,
@@ -144,14 +145,7 @@ async function main(): Promise<void> {
       leases: new LeaseRepository(table),
       revocations: ledgerPlanRevocations(new SubscriptionRepository(table)),
     },
-    {
-      sources: agent.sources,
-      acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
-      labels: agent.labels,
-      rateLimit: agent.rateLimit,
-      concurrency: agent.concurrency,
-      defaultRegion: args.region,
-    },
+    discoverySettingsOf(agent, args.region),
   );
   const t0 = performance.now();
   trace.push({ kind: 'start', key: '', t: absNow() });

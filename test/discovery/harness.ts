@@ -14,6 +14,7 @@ import {
   type DiscoveryDeps,
   DiscoveryEngine,
   type DiscoverySettings,
+  discoverySettingsOf,
   LeaseRepository,
   type LedgerTable,
   ledgerPlanRevocations,
@@ -83,12 +84,7 @@ export async function discoveryHarness(
   const withConfig = (input: AgentConfigInput, extra: Partial<DiscoverySettings> = {}) => {
     const agent = parseAgentConfig(input);
     return new DiscoveryEngine(deps, {
-      sources: agent.sources,
-      acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
-      labels: agent.labels,
-      rateLimit: agent.rateLimit,
-      concurrency: agent.concurrency,
-      defaultRegion: emu.region,
+      ...discoverySettingsOf(agent, emu.region),
       retry: TEST_RETRY,
       ...extra,
     });

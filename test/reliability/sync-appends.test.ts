@@ -12,6 +12,7 @@ import {
   type CatalogRepository,
   type ConnectionPublisher,
   DiscoveryEngine,
+  discoverySettingsOf,
   EventType,
   type LedgerTable,
   Outbox,
@@ -217,15 +218,7 @@ describe('sync under concurrent and crashed appenders (issue 15.3)', () => {
     const agent = parseAgentConfig({});
     const engine = new DiscoveryEngine(
       { ...h.deps, catalog },
-      {
-        sources: agent.sources,
-        acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
-        labels: agent.labels,
-        rateLimit: agent.rateLimit,
-        concurrency: agent.concurrency,
-        defaultRegion: emu.region,
-        retry: TEST_RETRY,
-      },
+      { ...discoverySettingsOf(agent, emu.region), retry: TEST_RETRY },
     );
     const run = engine.run();
     await catalogWriteStarted;

@@ -10,6 +10,7 @@ import {
   CatalogRepository,
   DefinitionStore,
   DiscoveryEngine,
+  discoverySettingsOf,
   EventType,
   LeaseRepository,
   ledgerPlanRevocations,
@@ -119,15 +120,7 @@ describe('subscriptions under concurrency (issue 15)', () => {
           leases: new LeaseRepository(table),
           revocations: ledgerPlanRevocations(world.repo),
         },
-        {
-          sources: agent.sources,
-          acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
-          labels: agent.labels,
-          rateLimit: agent.rateLimit,
-          concurrency: agent.concurrency,
-          defaultRegion: emu.region,
-          retry: TEST_RETRY,
-        },
+        { ...discoverySettingsOf(agent, emu.region), retry: TEST_RETRY },
       );
     };
     /** The service, with its PENDING write held until `pending.open()`. */

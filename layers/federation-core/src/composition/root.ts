@@ -12,7 +12,7 @@ import { type FunctionInvoker, LambdaInvoker } from '../aws/invoke.js';
 import { SqsWorkQueue } from '../aws/queue.js';
 import { RateLimiterRegistry } from '../aws/rate-limiter.js';
 import { effectiveSources, fanOutEnabled, type LoadedConfig, loadConfig } from '../config/load.js';
-import { DiscoveryEngine, type DiscoverySettings } from '../discovery/engine.js';
+import { DiscoveryEngine, type DiscoverySettings, discoverySettingsOf } from '../discovery/engine.js';
 import type { FanOutDeps, FanOutSettings } from '../discovery/fan-out.js';
 import { FanOutRunLedger } from '../discovery/run-ledger.js';
 import { RunRepository } from '../discovery/runs.js';
@@ -193,15 +193,7 @@ export function createComposition(options: CompositionOptions): Composition {
         logger,
         organizations,
       },
-      {
-        sources: config.agent.sources,
-        acceptApiWithoutUsagePlan: config.agent.acceptApiWithoutUsagePlan,
-        labels: config.agent.labels,
-        rateLimit: config.agent.rateLimit,
-        concurrency: config.agent.concurrency,
-        defaultRegion: config.runtime.region,
-        ...options.settings,
-      },
+      { ...discoverySettingsOf(config.agent, config.runtime.region), ...options.settings },
     );
     const fanOutRuns = new FanOutRunLedger(table, { retentionDays: config.agent.outboxRetentionDays });
     const queueUrl = config.runtime.fanOutQueueUrl;

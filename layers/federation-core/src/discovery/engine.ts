@@ -72,6 +72,21 @@ export type DiscoverySettings = Pick<
   readonly retry?: ReaderRetryOptions;
 };
 
+/** A run's settings as the agent's configuration gives them (callers override some: tests, the benchmark). */
+export function discoverySettingsOf(
+  agent: Pick<AgentConfig, 'sources' | 'acceptApiWithoutUsagePlan' | 'labels' | 'rateLimit' | 'concurrency'>,
+  defaultRegion: string,
+): DiscoverySettings {
+  return {
+    sources: agent.sources,
+    acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
+    labels: agent.labels,
+    rateLimit: agent.rateLimit,
+    concurrency: agent.concurrency,
+    defaultRegion,
+  };
+}
+
 export interface DiscoveryRunRequest {
   /** Names of the sources to discover; all when omitted. */
   readonly sources?: readonly string[];
