@@ -29,8 +29,8 @@ import {
 } from './catalog.js';
 import type { ChangeTarget } from './change-events.js';
 import { commitDiscovery } from './commit.js';
-import { diffCatalog } from './diff.js';
-import { ApiGatewayReader, exportRefusal, type ReaderRetryOptions } from './reader.js';
+import { countDiff, diffCatalog } from './diff.js';
+import { ApiGatewayReader, exportRefusal, type ReaderRetryOptions, refusedDefinition } from './reader.js';
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
@@ -199,11 +199,7 @@ export class AccountRegionRun {
           if (refusal) {
             // API Gateway will never export this deployment: a per-API outcome, not a partial read.
             counts.exportRefused++;
-            definitions.set(p.id, {
-              code: 'EXPORT_REFUSED',
-              message: `GetExport refused by API Gateway (${refusal.name}): ${refusal.message}`,
-              deploymentId: p.stage.deploymentId,
-            });
+            definitions.set(p.id, refusedDefinition(refusal, p.stage.deploymentId));
             this.deps.logger?.warn('export refused; federated without a definition', {
               restApiId: p.api.id,
               stageName: p.stage.stageName,
@@ -228,11 +224,7 @@ export class AccountRegionRun {
 
     // 6. Diff, then commit: lease renew → outbox → revocations → catalog.
     const diff = diffCatalog(previous, current, { complete: !partial, unread });
-    counts.discovered += current.length;
-    counts.upserted += diff.upserted.length;
-    counts.unchanged += diff.unchanged.length;
-    counts.removed += diff.removed.length;
-    counts.plansRemoved += diff.removedPlans.length;
+    countDiff(counts, current.length, diff);
 
     const committed = await commitDiscovery(this.deps, { accountId, region, diff, lease });
     if ('leaseLost' in committed) {

@@ -1,4 +1,5 @@
 import type { FederatedApi, FederatedPlan } from '../model.js';
+import type { DiscoveryCounts } from './summary.js';
 
 export interface CatalogDiff {
   /** New APIs and APIs whose fingerprint changed. */
@@ -57,4 +58,13 @@ export function diffCatalog(
     }
   }
   return diff;
+}
+
+/** Adds what a diff of `discovered` catalog entries changed to an account-region's counts. */
+export function countDiff(counts: DiscoveryCounts, discovered: number, diff: CatalogDiff): void {
+  counts.discovered += discovered;
+  counts.upserted += diff.upserted.length;
+  counts.unchanged += diff.unchanged.length;
+  counts.removed += diff.removed.length;
+  counts.plansRemoved += diff.removedPlans.length;
 }

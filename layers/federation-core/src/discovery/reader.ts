@@ -20,6 +20,7 @@ import {
   isNotFound,
   isThrottle,
 } from '../errors.js';
+import type { DefinitionUnavailable } from '../model.js';
 
 /**
  * The reason API Gateway refused an export for good: a client error (4xx) that is not throttling,
@@ -35,6 +36,18 @@ export function exportRefusal(error: unknown): { name: string; message: string }
   return {
     name: awsErrorName(cause) ?? `HTTP ${status}`,
     message: typeof message === 'string' ? message.slice(0, 500) : '',
+  };
+}
+
+/** What the catalog keeps for a stage whose export API Gateway refused for good ({@link exportRefusal}). */
+export function refusedDefinition(
+  refusal: { name: string; message: string },
+  deploymentId: string,
+): DefinitionUnavailable {
+  return {
+    code: 'EXPORT_REFUSED',
+    message: `GetExport refused by API Gateway (${refusal.name}): ${refusal.message}`,
+    deploymentId,
   };
 }
 

@@ -25,9 +25,9 @@ import {
   selectCandidates,
 } from './catalog.js';
 import { commitDiscovery } from './commit.js';
-import { diffCatalog } from './diff.js';
+import { countDiff, diffCatalog } from './diff.js';
 import type { UnitSpec } from './organization.js';
-import { ApiGatewayReader, exportRefusal, PAGE_LIMIT } from './reader.js';
+import { ApiGatewayReader, exportRefusal, PAGE_LIMIT, refusedDefinition } from './reader.js';
 import {
   AccountRegionStatus,
   type AccountRegionSummary,
@@ -351,11 +351,7 @@ export class ResumableUnit {
         const refusal = exportRefusal(error);
         if (refusal) {
           state.exportRefused++;
-          state.exports[p.id] = {
-            code: 'EXPORT_REFUSED',
-            message: `GetExport refused by API Gateway (${refusal.name}): ${refusal.message}`,
-            deploymentId: p.stage.deploymentId,
-          };
+          state.exports[p.id] = refusedDefinition(refusal, p.stage.deploymentId);
           return;
         }
         this.fail(error, `GetExport ${p.api.id}/${p.stage.stageName}`);
@@ -395,11 +391,7 @@ export class ResumableUnit {
       );
     }
     const diff = diffCatalog(previous, current, { complete: !partial, unread });
-    counts.discovered += current.length;
-    counts.upserted += diff.upserted.length;
-    counts.unchanged += diff.unchanged.length;
-    counts.removed += diff.removed.length;
-    counts.plansRemoved += diff.removedPlans.length;
+    countDiff(counts, current.length, diff);
     const committed = await commitDiscovery(this.deps, {
       accountId: spec.accountId,
       region: spec.region,
