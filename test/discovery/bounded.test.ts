@@ -29,6 +29,7 @@ import {
   boundAccountRegions,
   completeRun,
   DiscoveryEngine,
+  discoverySettingsOf,
   EventType,
   emptyCounts,
   keys,
@@ -39,11 +40,12 @@ import {
   SUMMARY_WITHOUT_ROLE_MAX,
   startFanOutRun,
   summarizeRun,
+  type UnitOutcome,
   unitKey,
 } from '../../layers/federation-core/src/index.js';
 import { type Emulator, startEmulator } from '../support/emulator.js';
 import { ITEM_LIMIT, itemSize, MOTO_ITEM_LIMIT, motoItemSize, motoValueSize } from '../support/item-size.js';
-import { fanOutHarness } from './fan-out-harness.js';
+import { type FanOutHarness, fanOutHarness } from './fan-out-harness.js';
 import { discoveryHarness } from './harness.js';
 
 const MANY = 5_000;
@@ -185,6 +187,65 @@ async function storedItem(emu: Emulator, tableName: string, key: { pk: string; s
   return item;
 }
 
+/**
+ * A synthetic fanned-out run in moto's ledger: its record, and one ended UNIT# item per outcome as the
+ * units' endUnit transactions leave them (written in batches: moto copies its tables for each
+ * transaction). The run's counters are the caller's.
+ */
+async function writeEndedRun(
+  f: FanOutHarness,
+  run: { runId: string; sources: string[]; organizationAccounts: number },
+  outcomes: readonly UnitOutcome[],
+): Promise<void> {
+  const startedAtMs = Date.now();
+  await f.deps.ledger.createRun(
+    {
+      runId: run.runId,
+      startedAt: new Date(startedAtMs).toISOString(),
+      startedAtMs,
+      deadlineAtMs: startedAtMs + 3_600_000,
+      full: true,
+      sources: run.sources,
+      unitsTotal: outcomes.length,
+      counts: emptyCounts(),
+      organizationAccounts: run.organizationAccounts,
+    },
+    [],
+  );
+  const { table } = f.h;
+  for (let i = 0; i < outcomes.length; i += 25) {
+    await table.client.send(
+      new BatchWriteCommand({
+        RequestItems: {
+          [table.tableName]: outcomes.slice(i, i + 25).map((outcome) => {
+            const ar = outcome.summary;
+            const spec = {
+              key: unitKey(ar.source, ar.accountId!, ar.region),
+              source: ar.source,
+              accountId: ar.accountId!,
+              region: ar.region,
+              organization: true as const,
+            };
+            return {
+              PutRequest: {
+                Item: {
+                  ...keys.runUnit(run.runId, spec.key),
+                  kind: 'RUNUNIT',
+                  spec,
+                  cont: 0,
+                  invocations: 1,
+                  ended: true,
+                  outcome,
+                },
+              },
+            };
+          }),
+        },
+      }),
+    );
+  }
+}
+
 describe('bounded items (400 KB)', () => {
   let emu: Emulator;
   beforeAll(async () => {
@@ -201,12 +262,8 @@ describe('bounded items (400 KB)', () => {
     const engine = new DiscoveryEngine(
       { ...h.deps, apiGateway: () => failing },
       {
-        sources: agent.sources,
-        acceptApiWithoutUsagePlan: agent.acceptApiWithoutUsagePlan,
-        labels: agent.labels,
+        ...discoverySettingsOf(agent, emu.region),
         rateLimit: { ratePerSecond: 100_000, burst: 100_000 }, // no real API Gateway behind it
-        concurrency: agent.concurrency,
-        defaultRegion: emu.region,
         retry: { maxAttempts: 1 },
       },
     );
@@ -264,57 +321,19 @@ describe('bounded items (400 KB)', () => {
       // endUnit transactions leave them (written in batches: moto copies its tables for each transaction).
       const runId = randomUUID();
       const entries = Array.from({ length: N }, (_, i) => orgAccountRegion(i));
-      const specs = entries.map((e) => ({
-        key: unitKey(e.source, e.accountId!, e.region),
-        source: e.source,
-        accountId: e.accountId!,
-        region: e.region,
-        organization: true as const,
-      }));
-      const startedAtMs = Date.now();
-      await f.deps.ledger.createRun(
-        {
-          runId,
-          startedAt: new Date(startedAtMs).toISOString(),
-          startedAtMs,
-          deadlineAtMs: startedAtMs + 3_600_000,
-          full: true,
-          sources: ['org'],
-          unitsTotal: N,
-          counts: emptyCounts(),
-          organizationAccounts: Math.ceil(N / REGIONS.length),
-        },
-        specs,
+      await writeEndedRun(
+        f,
+        { runId, sources: ['org'], organizationAccounts: Math.ceil(N / REGIONS.length) },
+        entries.map((summary) => ({
+          summary,
+          errors: [],
+          errorCount: 0,
+          errorsByCode: {},
+          events: 3,
+          invocations: 1,
+        })),
       );
       const { table } = f.h;
-      for (let i = 0; i < N; i += 25) {
-        await table.client.send(
-          new BatchWriteCommand({
-            RequestItems: {
-              [table.tableName]: specs.slice(i, i + 25).map((spec, j) => ({
-                PutRequest: {
-                  Item: {
-                    ...keys.runUnit(runId, spec.key),
-                    kind: 'RUNUNIT',
-                    spec,
-                    cont: 0,
-                    invocations: 1,
-                    ended: true,
-                    outcome: {
-                      summary: entries[i + j]!,
-                      errors: [],
-                      errorCount: 0,
-                      errorsByCode: {},
-                      events: 3,
-                      invocations: 1,
-                    },
-                  },
-                },
-              })),
-            },
-          }),
-        );
-      }
       await table.client.send(
         new UpdateCommand({
           TableName: table.tableName,
@@ -400,53 +419,8 @@ describe('bounded items (400 KB)', () => {
           withoutRole: true,
         })),
       ];
-      const startedAtMs = Date.now();
-      await f.deps.ledger.createRun(
-        {
-          runId,
-          startedAt: new Date(startedAtMs).toISOString(),
-          startedAtMs,
-          deadlineAtMs: startedAtMs + 3_600_000,
-          full: true,
-          sources: [LONG_SOURCE],
-          unitsTotal: P + K,
-          counts: emptyCounts(),
-          organizationAccounts: P + K,
-        },
-        [],
-      );
+      await writeEndedRun(f, { runId, sources: [LONG_SOURCE], organizationAccounts: P + K }, outcomes);
       const { table } = f.h;
-      for (let i = 0; i < outcomes.length; i += 25) {
-        await table.client.send(
-          new BatchWriteCommand({
-            RequestItems: {
-              [table.tableName]: outcomes.slice(i, i + 25).map((outcome) => {
-                const ar = outcome.summary;
-                const spec = {
-                  key: unitKey(ar.source, ar.accountId!, ar.region),
-                  source: ar.source,
-                  accountId: ar.accountId!,
-                  region: ar.region,
-                  organization: true as const,
-                };
-                return {
-                  PutRequest: {
-                    Item: {
-                      ...keys.runUnit(runId, spec.key),
-                      kind: 'RUNUNIT',
-                      spec,
-                      cont: 0,
-                      invocations: 1,
-                      ended: true,
-                      outcome,
-                    },
-                  },
-                };
-              }),
-            },
-          }),
-        );
-      }
       // The run's counters, and the string set of the K accounts that the units' endUnit transactions
       // gathered in the RUN# record before the bound (the record of a run started before an upgrade has
       // it; the summary now takes the accounts from the UNIT# items).

@@ -9,7 +9,6 @@
  */
 import {
   DeleteUsagePlanCommand,
-  GetApiKeyCommand,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateUsagePlanCommand,
@@ -21,7 +20,7 @@ import {
   type FinishRevocationsResult,
   RevokeKeysStep,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
+import { apiKeyExists, type Emulator, startEmulator } from '../support/emulator.js';
 import { type RelayHarness, startRelayHarness, TEST_AGENT } from '../support/relay-harness.js';
 import { THIRTY_PERCENT_FAULTS } from './faults.js';
 import { ScenarioReport } from './report.js';
@@ -62,15 +61,7 @@ describe('revocations under faults and crashes', () => {
     report.flush();
   });
 
-  const keyExists = async (apiKeyId: string): Promise<boolean> => {
-    try {
-      await emu.apiGateway({ via: 'moto' }).send(new GetApiKeyCommand({ apiKey: apiKeyId }));
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'NotFoundException') return false;
-      throw error;
-    }
-  };
+  const keyExists = (apiKeyId: string) => apiKeyExists(emu, apiKeyId);
 
   /**
    * Where the subscriptions ended, reported as the row's figures: survived = key gone from API Gateway,

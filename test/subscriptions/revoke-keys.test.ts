@@ -7,7 +7,6 @@
  */
 import {
   DeleteUsagePlanCommand,
-  GetApiKeyCommand,
   TagResourceCommand,
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
@@ -18,7 +17,7 @@ import {
   RevokeKeysStep,
   type SubscriptionHooks,
 } from '../../layers/federation-core/src/index.js';
-import { type Emulator, startEmulator } from '../support/emulator.js';
+import { apiKeyExists, type Emulator, startEmulator } from '../support/emulator.js';
 import { type RelayHarness, startRelayHarness, TEST_AGENT } from '../support/relay-harness.js';
 
 describe('revoked means revoked: discovery hands the keys of revoked subscriptions to the subscriptions function', () => {
@@ -57,15 +56,7 @@ describe('revoked means revoked: discovery hands the keys of revoked subscriptio
     return { active, pets: pets!, since: await agent.relay.outbox.latestSeq() };
   };
 
-  const keyExists = async (apiKeyId: string): Promise<boolean> => {
-    try {
-      await emu.apiGateway({ via: 'moto' }).send(new GetApiKeyCommand({ apiKey: apiKeyId }));
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'NotFoundException') return false;
-      throw error;
-    }
-  };
+  const keyExists = (apiKeyId: string) => apiKeyExists(emu, apiKeyId);
 
   /** `subscription.revoked` events of `sub-1` appended after `since`. */
   const revokedEvents = async (since: number): Promise<OutboxEvent[]> =>

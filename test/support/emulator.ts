@@ -10,7 +10,7 @@
  * // code under test: endpoint emu.endpoint (the proxy); assertions: emu.apiGateway() (raw, to moto)
  * ```
  */
-import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { APIGatewayClient, GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type MotoServer, resetMoto, startMoto } from '../../emulator/moto.js';
 import { DEFAULT_ACCOUNT_ID, type FidelityProxy, startFidelityProxy } from '../../emulator/proxy.js';
@@ -88,4 +88,15 @@ export async function startEmulator(): Promise<Emulator> {
     dynamoDb: (options = {}) => new DynamoDBClient(clientConfig({ via: 'moto', maxAttempts: 3, ...options })),
     clientConfig: (options = {}) => clientConfig({ via: 'proxy', ...options }),
   };
+}
+
+/** Whether the API key exists in API Gateway (asked straight to moto: `GetApiKey`, 404 = gone). */
+export async function apiKeyExists(emu: Pick<Emulator, 'apiGateway'>, apiKeyId: string): Promise<boolean> {
+  try {
+    await emu.apiGateway({ via: 'moto' }).send(new GetApiKeyCommand({ apiKey: apiKeyId }));
+    return true;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NotFoundException') return false;
+    throw error;
+  }
 }
